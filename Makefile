@@ -1,0 +1,55 @@
+# The GRPO recipe book. `make help` lists the targets; pass recipe flags with ARGS="--max_steps 50 ...".
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+ARGS ?=
+# Extra index for the CPU build of torch on a machine without a GPU, e.g.
+# make test TORCH_INDEX=https://download.pytorch.org/whl/cpu  (otherwise pip may fetch the CUDA build: gigabytes)
+TORCH_INDEX ?=
+
+HAS_GPU := $(shell nvidia-smi -L 2>/dev/null | grep -q GPU && echo yes)
+FLAVOUR := $(if $(HAS_GPU),gpu,cpu)
+STAMP := $(VENV)/.installed-$(FLAVOUR)
+TORCH_PIN := $(shell grep '^torch==' requirements.txt | cut -d' ' -f1)
+
+.PHONY: help gsm8k-0.5b gsm8k-1.5b eval test venv need-gpu
+
+help:
+	@echo "make gsm8k-0.5b   train system A (Qwen2.5-0.5B, GSM8K) on a CUDA GPU; ARGS=\"--max_steps 50\" to change it"
+	@echo "make gsm8k-1.5b   train system B (Qwen2.5-1.5B, GSM8K) on a CUDA GPU"
+	@echo "make eval         evaluate: RECIPE=gsm8k_0_5b [ADAPTER=outputs/gsm8k-0.5b/adapter] [ARGS=...]"
+	@echo "make test         build the environment (no GPU needed) and run the test suite"
+
+venv: $(STAMP)
+
+# GPU: the pinned set as is. CPU: the same pins less vllm, on a CPU build of torch, and without torchvision
+# (PyPI's torchvision is built for CUDA and breaks transformers' imports next to a CPU-only torch).
+$(STAMP): requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+ifeq ($(FLAVOUR),gpu)
+	$(PY) -m pip install -r requirements.txt
+else
+	$(PY) -m pip install $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX)) $(TORCH_PIN)
+	grep -v 'gpu-only' requirements.txt > $(VENV)/requirements-cpu.txt
+	$(PY) -m pip install -r $(VENV)/requirements-cpu.txt
+	$(PY) -m pip uninstall -y -q torchvision
+endif
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+need-gpu:
+	@test -n "$(HAS_GPU)" || { echo "error: this needs an NVIDIA GPU with CUDA (nvidia-smi finds none); without one you can run 'make test'"; exit 1; }
+
+gsm8k-0.5b: need-gpu $(STAMP)
+	$(PY) -m recipes.gsm8k_0_5b $(ARGS)
+
+gsm8k-1.5b: need-gpu $(STAMP)
+	$(PY) -m recipes.gsm8k_1_5b $(ARGS)
+
+RECIPE ?= gsm8k_0_5b
+ADAPTER ?=
+eval: need-gpu $(STAMP)
+	$(PY) -m recipes.evaluate --recipe $(RECIPE) $(if $(ADAPTER),--adapter $(ADAPTER)) $(ARGS)
+
+test: $(STAMP)
+	$(PY) -m pytest -q tests

@@ -1,0 +1,280 @@
+"""What every recipe shares: command-line arguments, the 4-bit LoRA model, GRPO training with checkpoints, and the
+before/after evaluation. A recipe supplies its data, rewards, system prompt and defaults; this file does the rest.
+
+On a CUDA GPU the model is Unsloth's (4-bit, LoRA, vLLM generation when vllm is installed). Without one, the same
+LoRA is built with transformers + PEFT (bitsandbytes 4-bit on the CPU), which is what the tests run.
+"""
+
+import importlib.util
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+
+HAS_CUDA = torch.cuda.is_available()
+if HAS_CUDA:
+    import unsloth  # noqa: F401  (before trl and transformers: Unsloth patches them on import)
+
+from tqdm.auto import tqdm  # noqa: E402
+from transformers.trainer_utils import get_last_checkpoint  # noqa: E402
+from trl import GRPOConfig, TrlParser  # noqa: E402
+
+HAS_VLLM = HAS_CUDA and importlib.util.find_spec("vllm") is not None
+LORA_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+
+class RecipeError(Exception):
+    """A problem with the user's input (a missing file, an unknown model): reported as one line, no traceback."""
+
+
+@dataclass
+class RecipeArguments:
+    model: str = field(default="", metadata={"help": "Hub id or local folder of the model to train."})
+    dataset_name: str = field(default="", metadata={"help": "Hub id, a folder of <split>.jsonl files, or one file."})
+    dataset_config: str | None = field(default=None, metadata={"help": "Hub dataset configuration."})
+    dataset_train_split: str = "train"
+    dataset_test_split: str = "test"
+    max_seq_length: int = field(default=1024, metadata={"help": "Longest prompt + completion, in tokens."})
+    max_prompt_tokens: int = field(default=256, metadata={"help": "Longer prompts are dropped from the data."})
+    load_in_4bit: bool = True
+    lora_r: int = 32
+    lora_alpha: int = 64
+    lora_target_modules: list[str] = field(default_factory=lambda: list(LORA_MODULES))
+    lora_random_state: int = field(default=3407, metadata={"help": "Seed of the LoRA weights' initialisation."})
+    gpu_memory_utilization: float = field(default=0.8, metadata={"help": "Share of GPU memory vLLM may take."})
+    skip_eval: bool = field(default=False, metadata={"help": "Skip the before/after evaluation."})
+    eval_limit: int | None = field(default=None, metadata={"help": "Evaluate on the first N questions only."})
+    eval_batch_size: int = 64
+    save_merged: bool = field(default=False, metadata={"help": "Also save the model merged into 16-bit weights."})
+
+
+@dataclass
+class Task:
+    """How a recipe's answers are judged at evaluation time (greedy decoding, the recipe's system prompt)."""
+    name: str
+    is_correct: Callable[[str, str], bool]  # (completion text, gold answer)
+    follows_format: Callable[[str], bool]
+    published: tuple[float, float] | None = None  # accuracy before -> after, in %, as the source reported it
+
+
+def parse_args(defaults: dict, argv: list[str] | None = None) -> tuple[RecipeArguments, GRPOConfig]:
+    """Recipe arguments and every GRPOConfig field as flags (`--learning_rate 1e-5`) or YAML (`--config f.yaml`),
+    over the recipe's defaults. Without a CUDA GPU, bf16 and 8-bit optimizers are switched off."""
+    parser = TrlParser((RecipeArguments, GRPOConfig))
+    merged = {"use_vllm": HAS_VLLM, "report_to": "none", **defaults}
+    if not HAS_CUDA:
+        merged.update(bf16=False, optim="adamw_torch")  # bf16 and paged 8-bit Adam need a GPU
+    parser.set_defaults(**merged)
+    args, training_args = parser.parse_args_and_config(args=argv)
+    if training_args.use_vllm and not HAS_VLLM:
+        raise RecipeError("--use_vllm needs a CUDA GPU and the vllm package")
+    return args, training_args
+
+
+def load_model(args: RecipeArguments, fast_inference: bool = False):
+    """The model in 4-bit with a fresh LoRA adapter, and its tokenizer."""
+    try:
+        if HAS_CUDA:
+            from unsloth import FastLanguageModel
+            if not fast_inference:
+                print("[model] generation through Hugging Face generate" +
+                      ("" if HAS_VLLM else " (install vllm for Unsloth's much faster fast_inference)"))
+            model, tokenizer = FastLanguageModel.from_pretrained(
+                model_name=args.model, max_seq_length=args.max_seq_length, load_in_4bit=args.load_in_4bit,
+                fast_inference=fast_inference, max_lora_rank=args.lora_r,
+                gpu_memory_utilization=args.gpu_memory_utilization)
+            model = FastLanguageModel.get_peft_model(
+                model, r=args.lora_r, lora_alpha=args.lora_alpha, target_modules=args.lora_target_modules,
+                use_gradient_checkpointing="unsloth", random_state=args.lora_random_state)
+        else:
+            model, tokenizer = _load_cpu_model(args)
+    except (OSError, RuntimeError) as e:  # unknown hub id, missing folder, no network (Unsloth: RuntimeError)
+        if isinstance(e, RuntimeError) and "Failed to load model" not in str(e):
+            raise
+        raise RecipeError(f"cannot load model {args.model!r}: {str(e).strip().splitlines()[0]}") from e
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return model, tokenizer
+
+
+def _load_cpu_model(args: RecipeArguments):
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
+
+    print("[model] no CUDA GPU: transformers + PEFT on the CPU instead of Unsloth (fine for tests and tiny models)")
+    quantization = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
+                                      bnb_4bit_compute_dtype=torch.float32) if args.load_in_4bit else None
+    model = AutoModelForCausalLM.from_pretrained(args.model, dtype=torch.float32, quantization_config=quantization)
+    for module in model.modules():
+        # bitsandbytes 0.50 repacks 4-bit weights for fast CPU inference the first time the model generates in eval
+        # mode, and training on the repacked weights then fails: keep the plain format.
+        if hasattr(module, "support_avx512bf16_for_cpu"):
+            module.support_avx512bf16_for_cpu = False
+    tokenizer = AutoTokenizer.from_pretrained(args.model)
+    torch.manual_seed(args.lora_random_state)
+    lora = LoraConfig(r=args.lora_r, lora_alpha=args.lora_alpha, target_modules=args.lora_target_modules,
+                      task_type="CAUSAL_LM")
+    return get_peft_model(model, lora), tokenizer
+
+
+def resume_checkpoint(training_args: GRPOConfig) -> str | None:
+    """`--resume_from_checkpoint last` (or `true`) picks the newest checkpoint in the output folder."""
+    wanted = training_args.resume_from_checkpoint
+    if wanted is None or str(wanted).lower() in ("", "false", "no"):
+        return None
+    if str(wanted).lower() in ("last", "latest", "true", "yes"):
+        last = get_last_checkpoint(training_args.output_dir) if os.path.isdir(training_args.output_dir) else None
+        if last is None:
+            raise RecipeError(f"no checkpoint to resume from in {training_args.output_dir}")
+        return last
+    if not os.path.isdir(wanted):
+        raise RecipeError(f"no checkpoint folder at {wanted}")
+    return wanted
+
+
+def train(trainer, args: RecipeArguments, training_args: GRPOConfig) -> str:
+    """Train (continuing from a checkpoint if asked), then save the LoRA adapter and the logged history.
+    Returns the adapter's folder."""
+    checkpoint = resume_checkpoint(training_args)
+    if checkpoint:
+        print(f"[train] resuming from {checkpoint}")
+    trainer.train(resume_from_checkpoint=checkpoint)
+
+    if HAS_CUDA:
+        print(f"[train] peak GPU memory: {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB allocated, "
+              f"{torch.cuda.max_memory_reserved() / 2**30:.2f} GiB reserved by PyTorch")
+    out = training_args.output_dir
+    adapter_dir = os.path.join(out, "adapter")
+    trainer.model.save_pretrained(adapter_dir)
+    trainer.processing_class.save_pretrained(adapter_dir)
+    with open(os.path.join(out, "log_history.json"), "w") as f:
+        json.dump(trainer.state.log_history, f, indent=1)
+    print(f"[train] LoRA adapter saved to {adapter_dir}")
+    if args.save_merged:
+        save_merged(args.model, adapter_dir, os.path.join(out, "merged-16bit"))
+    return adapter_dir
+
+
+def save_merged(base_model: str, adapter_dir: str, out_dir: str) -> None:
+    """Base model in 16-bit with the adapter merged in: a plain transformers model for vLLM, llama.cpp, the hub.
+    Done on the CPU from the full-precision base, so no 4-bit rounding is baked into the weights."""
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    base = AutoModelForCausalLM.from_pretrained(base_model, dtype=torch.bfloat16, device_map="cpu")
+    merged = PeftModel.from_pretrained(base, adapter_dir).merge_and_unload()
+    merged.save_pretrained(out_dir)
+    AutoTokenizer.from_pretrained(adapter_dir).save_pretrained(out_dir)
+    print(f"[train] merged 16-bit model saved to {out_dir}")
+
+
+# --- Evaluation -----------------------------------------------------------------------------------------------
+
+def generate(model, tokenizer, prompts: list[list[dict]], max_new_tokens: int, batch_size: int,
+             lora_path: str | None = None, desc: str = "eval") -> tuple[list[str], list[int]]:
+    """Greedy completions of chat prompts and their lengths in tokens: through vLLM when the model has an engine
+    (Unsloth's `fast_inference`), else batched Hugging Face generation."""
+    texts = [tokenizer.apply_chat_template(p, add_generation_prompt=True, tokenize=False) for p in prompts]
+    if getattr(model, "vllm_engine", None) is not None:
+        from vllm import SamplingParams
+        params = SamplingParams(temperature=0.0, max_tokens=max_new_tokens)
+        lora = model.load_lora(lora_path) if lora_path else None
+        outputs = model.fast_generate(texts, sampling_params=params, lora_request=lora)
+        return [o.outputs[0].text for o in outputs], [len(o.outputs[0].token_ids) for o in outputs]
+    return _hf_generate(model, tokenizer, texts, max_new_tokens, batch_size, desc)
+
+
+def _hf_generate(model, tokenizer, texts, max_new_tokens, batch_size, desc):
+    if HAS_CUDA:
+        from unsloth import FastLanguageModel
+        FastLanguageModel.for_inference(model)
+    model.eval()
+    side, tokenizer.padding_side = tokenizer.padding_side, "left"
+    completions, lengths = [], []
+    try:
+        for start in tqdm(range(0, len(texts), batch_size), desc=desc, unit="batch"):
+            batch = tokenizer(texts[start:start + batch_size], return_tensors="pt", padding=True,
+                              add_special_tokens=False).to(model.device)
+            with torch.no_grad():
+                out = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False,
+                                     pad_token_id=tokenizer.pad_token_id)
+            for row in out[:, batch["input_ids"].shape[1]:]:
+                ids = [t for t in row.tolist() if t != tokenizer.pad_token_id]
+                completions.append(tokenizer.decode(ids, skip_special_tokens=True))
+                lengths.append(len(ids))
+    finally:
+        tokenizer.padding_side = side
+        if HAS_CUDA:
+            FastLanguageModel.for_training(model)
+        model.train()
+    return completions, lengths
+
+
+def evaluate(model, tokenizer, dataset, task: Task, max_new_tokens: int, batch_size: int = 64,
+             lora_path: str | None = None, desc: str = "eval") -> dict:
+    """Accuracy, format compliance and mean completion length over `dataset` (`prompt` and `answer` columns)."""
+    completions, lengths = generate(model, tokenizer, dataset["prompt"], max_new_tokens, batch_size, lora_path, desc)
+    records = [{"question": row.get("question"), "gold": row["answer"], "completion": text, "tokens": n,
+                "correct": task.is_correct(text, row["answer"]), "format": task.follows_format(text)}
+               for row, text, n in zip(dataset, completions, lengths)]
+    count = max(len(records), 1)
+    return {"task": task.name, "n": len(records),
+            "accuracy": 100 * sum(r["correct"] for r in records) / count,
+            "format_rate": 100 * sum(r["format"] for r in records) / count,
+            "mean_completion_tokens": sum(r["tokens"] for r in records) / count,
+            "records": records}
+
+
+def evaluate_to_file(path: str, *eval_args, reuse: bool = False, **eval_kwargs) -> dict:
+    """`evaluate`, written to `path` as JSON; with `reuse`, an existing file is read instead (resumed runs)."""
+    if reuse and os.path.isfile(path):
+        print(f"[eval] reusing {path}")
+        with open(path) as f:
+            return json.load(f)
+    result = evaluate(*eval_args, **eval_kwargs)
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(result, f, indent=1)
+    print(f"[eval] {result['task']}: accuracy {result['accuracy']:.2f} % on {result['n']} questions -> {path}")
+    return result
+
+
+def evaluate_stage(stage: str, model, tokenizer, dataset, task: Task, args: RecipeArguments,
+                   training_args: GRPOConfig, lora_path: str | None = None) -> dict | None:
+    """The recipe's `before` or `after` evaluation into `<output_dir>/eval_<stage>.json`, unless `--skip_eval`.
+    A resumed run reuses the `before` result it already has."""
+    if args.skip_eval:
+        return None
+    if args.eval_limit is not None:
+        dataset = dataset.select(range(min(args.eval_limit, len(dataset))))
+    return evaluate_to_file(os.path.join(training_args.output_dir, f"eval_{stage}.json"), model, tokenizer, dataset,
+                            task, reuse=stage == "before" and resume_checkpoint(training_args) is not None,
+                            max_new_tokens=training_args.max_completion_length, batch_size=args.eval_batch_size,
+                            lora_path=lora_path, desc=f"eval {stage}")
+
+
+def results_table(before: dict | None, after: dict | None, published: tuple[float, float] | None) -> str:
+    """The before/after table a run ends with, beside the published numbers."""
+    def cell(result, key, unit):
+        return "-" if result is None else f"{result[key]:.2f}{unit}"
+
+    rows = [("accuracy", "accuracy", " %"), ("format compliance", "format_rate", " %"),
+            ("mean completion tokens", "mean_completion_tokens", "")]
+    lines = [f"{'':24}{'before':>12}{'after':>12}   published (before -> after)",
+             *(f"{name:24}{cell(before, key, unit):>12}{cell(after, key, unit):>12}" for name, key, unit in rows)]
+    if published:
+        lines[1] += f"   {published[0]:.2f} % -> {published[1]:.2f} %"
+    n = (after or before or {}).get("n")
+    if n:
+        lines.append(f"({n} questions, greedy decoding)")
+    return "\n".join(lines)
+
+
+def run(main: Callable, defaults: dict) -> None:
+    """The `__main__` of a recipe: parse flags over its defaults, run, and report input errors in one line."""
+    try:
+        main(*parse_args(defaults))
+    except (RecipeError, FileNotFoundError, ValueError) as e:
+        raise SystemExit(f"error: {e}") from None

@@ -1,0 +1,76 @@
+"""System A: GSM8K with Qwen2.5-0.5B-Instruct on one home GPU (the "RTX 3090" blog post).
+
+    make gsm8k-0.5b                       # the whole run, ~470 steps of 16 questions x 2 answers
+    make gsm8k-0.5b ARGS="--max_steps 50" # any GRPOConfig field or recipe flag, as with `trl grpo`
+
+Published: greedy accuracy on the GSM8K test split went from 8.87 % to 65.28 %.
+
+Faithful to the post, quirks included (see rewards/gsm8k.py):
+- one composite reward whose length bonuses and x10 "wait/but/rethink" multiplier dwarf correctness (+5);
+- the reasoning bonus drops from ~10 to 5.0 at 1024 words; "but" also matches inside "butter";
+- 2 generations per prompt: a very small group for GRPO's group-relative advantage.
+Changed: each completion is scored against its own gold answer (the post compared all of them with the first of
+the batch), and the model is loaded in 4-bit (the post passed load_in_4bit=False).
+The post's exact system prompt is not available to us; ours asks for the same three tagged parts.
+"""
+
+from recipes.common import (LORA_MODULES, Task, evaluate_stage, load_model, results_table,  # first: imports Unsloth
+                            run, train)
+from trl import GRPOTrainer  # noqa: E402
+
+from data import gsm8k
+from rewards.gsm8k import custom_reward
+from rewards.text import first_tag, has_tag_pair
+
+SYSTEM_PROMPT = """Respond in the following format:
+<reasoning>
+Break the problem down and reason through it step by step.
+</reasoning>
+<validate>
+Criticise the reasoning above. If you see something wrong, start with 'wait'.
+</validate>
+<answer>
+The final answer as an integer, justified by the validation.
+</answer>"""
+
+DEFAULTS = dict(
+    model="Qwen/Qwen2.5-0.5B-Instruct", dataset_name=gsm8k.HUB_ID, dataset_config="main",
+    max_seq_length=1024, max_prompt_tokens=256, gpu_memory_utilization=0.8,
+    lora_r=32, lora_alpha=64, lora_target_modules=LORA_MODULES, lora_random_state=1907,
+    output_dir="outputs/gsm8k-0.5b", learning_rate=3e-5, adam_beta1=0.9, adam_beta2=0.99, weight_decay=0.1,
+    warmup_steps=5, lr_scheduler_type="cosine", logging_steps=1, bf16=True, optim="paged_adamw_8bit",
+    per_device_train_batch_size=1, gradient_accumulation_steps=32, num_generations=2,
+    max_completion_length=512, num_train_epochs=1, save_steps=100, max_grad_norm=1.0,
+    # Not stated by the post: TRL's defaults when it was written (early 2025), not today's (beta 0, "dapo").
+    beta=0.04, loss_type="grpo",
+)
+
+TASK = Task(
+    name="gsm8k-0.5b",
+    is_correct=lambda text, gold: (first_tag(text, "answer") or "") == gold,  # the reward's +5 rule
+    follows_format=lambda text: all(has_tag_pair(text, t) for t in ("reasoning", "validate", "answer")),
+    published=(8.87, 65.28),
+)
+
+
+def load_data(args, tokenizer):
+    """GSM8K train split for training; the test split (all of it, long prompts kept) for evaluation."""
+    train_set = gsm8k.load(args.dataset_name, args.dataset_train_split, SYSTEM_PROMPT, tokenizer,
+                           args.max_prompt_tokens, args.dataset_config)
+    eval_set = gsm8k.load(args.dataset_name, args.dataset_test_split, SYSTEM_PROMPT, config=args.dataset_config)
+    return train_set, eval_set
+
+
+def main(args, training_args):
+    model, tokenizer = load_model(args, fast_inference=training_args.use_vllm)
+    train_set, eval_set = load_data(args, tokenizer)
+    before = evaluate_stage("before", model, tokenizer, eval_set, TASK, args, training_args)
+    trainer = GRPOTrainer(model=model, processing_class=tokenizer, reward_funcs=[custom_reward],
+                          args=training_args, train_dataset=train_set)
+    adapter_dir = train(trainer, args, training_args)
+    after = evaluate_stage("after", model, tokenizer, eval_set, TASK, args, training_args, lora_path=adapter_dir)
+    print(results_table(before, after, TASK.published))
+
+
+if __name__ == "__main__":
+    run(main, DEFAULTS)

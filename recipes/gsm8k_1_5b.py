@@ -1,0 +1,75 @@
+"""System B: GSM8K with Qwen2.5-1.5B-Instruct, after the "GRPO from scratch" tutorial notebook.
+
+    make gsm8k-1.5b                        # 500 steps of 7 questions x 14 answers
+    make gsm8k-1.5b ARGS="--max_steps 50"  # any GRPOConfig field or recipe flag, as with `trl grpo`
+
+Published: 23.33 % -> 90 % on 30 held-out training questions after one pass of 500 steps; mean reward settled
+near 2.25 of a possible 2.8.
+
+The notebook wrote GRPO by hand and fully fine-tuned on 8 GPUs; here TRL's GRPOTrainer trains a 4-bit LoRA on one
+GPU, with the notebook's rewards and hyper-parameters. Quirks kept: nothing rewards stopping after </answer>, so
+completions run on past the answer. Choices of ours where the notebook fixes nothing: LoRA rank 32 / alpha 64, a
+constant learning rate (its loop had a plain optimizer and no schedule), and which 30 questions are held out (a
+seeded draw from the train split, removed from training). The notebook used 12 generations per prompt in code and
+14 in its text; we use 14.
+"""
+
+from recipes.common import (LORA_MODULES, Task, evaluate_stage, load_model, results_table,  # first: imports Unsloth
+                            run, train)
+from trl import GRPOTrainer  # noqa: E402
+
+from data import gsm8k
+from rewards.format import REASONING_ANSWER_TAGS, tag_presence_reward
+from rewards.gsm8k import correctness_reward, correctness_score
+
+SYSTEM_PROMPT = """Respond in the following format:
+<reasoning>
+...
+</reasoning>
+<answer>
+...
+</answer>"""
+
+HELD_OUT = 30  # questions kept out of training for the before/after evaluation
+HELD_OUT_SEED = 42
+
+DEFAULTS = dict(
+    model="Qwen/Qwen2.5-1.5B-Instruct", dataset_name=gsm8k.HUB_ID, dataset_config="main",
+    max_seq_length=1024, max_prompt_tokens=256, gpu_memory_utilization=0.6,
+    lora_r=32, lora_alpha=64, lora_target_modules=LORA_MODULES,
+    output_dir="outputs/gsm8k-1.5b", max_steps=500, learning_rate=5e-6, lr_scheduler_type="constant",
+    per_device_train_batch_size=7, gradient_accumulation_steps=14, num_generations=14,  # 7 prompts x 14 a step
+    max_completion_length=400, beta=0.04, epsilon=0.1, num_iterations=1,
+    loss_type="grpo", scale_rewards="group",  # the notebook's per-sequence mean and per-group normalisation
+    logging_steps=1, save_steps=100, bf16=True,
+)
+
+TASK = Task(
+    name="gsm8k-1.5b",
+    is_correct=lambda text, gold: correctness_score(text, gold) > 0,  # exact, or the same single number
+    follows_format=lambda text: all(tag in text for tag in REASONING_ANSWER_TAGS),
+    published=(23.33, 90.0),
+)
+
+
+def load_data(args, tokenizer):
+    """The train split less 30 held-out questions, which are the evaluation set."""
+    rows = gsm8k.load(args.dataset_name, args.dataset_train_split, SYSTEM_PROMPT, config=args.dataset_config)
+    split = rows.train_test_split(test_size=HELD_OUT, seed=HELD_OUT_SEED)
+    return gsm8k.drop_long_prompts(split["train"], tokenizer, args.max_prompt_tokens), split["test"]
+
+
+def main(args, training_args):
+    model, tokenizer = load_model(args, fast_inference=training_args.use_vllm)
+    train_set, eval_set = load_data(args, tokenizer)
+    before = evaluate_stage("before", model, tokenizer, eval_set, TASK, args, training_args)
+    trainer = GRPOTrainer(model=model, processing_class=tokenizer,
+                          reward_funcs=[correctness_reward, tag_presence_reward],
+                          args=training_args, train_dataset=train_set)
+    adapter_dir = train(trainer, args, training_args)
+    after = evaluate_stage("after", model, tokenizer, eval_set, TASK, args, training_args, lora_path=adapter_dir)
+    print(results_table(before, after, TASK.published))
+
+
+if __name__ == "__main__":
+    run(main, DEFAULTS)

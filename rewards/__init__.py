@@ -1,0 +1,1 @@
+"""Reward functions with TRL's signature, grouped by task; shared text parsing lives in `rewards.text`."""

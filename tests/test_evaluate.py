@@ -1,0 +1,55 @@
+"""Evaluation: accuracy and format counting, the before/after table, and `make eval` loading a trained adapter."""
+
+import json
+
+import torch
+from datasets import Dataset
+
+from data import gsm8k
+from recipes import evaluate as evaluate_cli
+from recipes import gsm8k_0_5b, gsm8k_1_5b
+from recipes.common import evaluate, load_model, parse_args, results_table
+
+
+
+def test_accuracy_and_format_follow_the_recipes_rules(monkeypatch):
+    rows = Dataset.from_list([{"prompt": "q1", "answer": "72", "question": "q1"},
+                              {"prompt": "q2", "answer": "5", "question": "q2"}])
+    texts = ["<reasoning>r</reasoning><validate>v</validate><answer>72</answer>", "<answer>The answer is 5</answer>"]
+    monkeypatch.setattr("recipes.common.generate", lambda *a, **k: (texts, [10, 30]))
+    a = evaluate(None, None, rows, gsm8k_0_5b.TASK, max_new_tokens=8)
+    assert (a["accuracy"], a["format_rate"], a["mean_completion_tokens"]) == (50.0, 50.0, 20.0)
+    b = evaluate(None, None, rows, gsm8k_1_5b.TASK, max_new_tokens=8)  # B credits a single matching number
+    assert (b["accuracy"], b["format_rate"]) == (100.0, 50.0)  # B has no <validate>: the first text complies
+    assert [r["correct"] for r in b["records"]] == [True, True]
+
+
+def test_results_table_shows_both_runs_and_the_published_numbers():
+    before = {"accuracy": 8.0, "format_rate": 1.5, "mean_completion_tokens": 100.0, "n": 1319}
+    after = {"accuracy": 60.25, "format_rate": 99.0, "mean_completion_tokens": 250.5, "n": 1319}
+    table = results_table(before, after, (8.87, 65.28))
+    assert "8.00 %" in table and "60.25 %" in table and "8.87 % -> 65.28 %" in table and "250.50" in table
+    assert "1319 questions" in table
+
+
+def test_eval_cli_loads_the_adapter_a_recipe_saved(tiny_model, gsm8k_dir, tmp_path):
+    args, _ = parse_args(gsm8k_0_5b.DEFAULTS, ["--model", tiny_model, "--lora_r", "8", "--lora_alpha", "16"])
+    eval_set = gsm8k.load(gsm8k_dir, "test", gsm8k_0_5b.SYSTEM_PROMPT).select(range(3))
+    base_model, tokenizer = load_model(args)
+    base = evaluate(base_model, tokenizer, eval_set, gsm8k_0_5b.TASK, max_new_tokens=12)
+
+    trained, tokenizer = load_model(args)
+    torch.manual_seed(1)
+    for name, param in trained.named_parameters():
+        if "lora_B" in name:  # stands in for training: a LoRA that changes what the model says
+            param.data.normal_(0, 0.5)
+    trained.save_pretrained(tmp_path / "adapter")
+    expected = evaluate(trained, tokenizer, eval_set, gsm8k_0_5b.TASK, max_new_tokens=12)
+    assert [r["completion"] for r in expected["records"]] != [r["completion"] for r in base["records"]]
+
+    result = evaluate_cli.main(["--recipe", "gsm8k_0_5b", "--adapter", str(tmp_path / "adapter"),
+                                "--dataset_name", gsm8k_dir, "--eval_limit", "3", "--max_new_tokens", "12",
+                                "--max_prompt_tokens", "1024"])
+    assert [r["completion"] for r in result["records"]] == [r["completion"] for r in expected["records"]]
+    saved = json.loads((tmp_path / "eval.json").read_text())
+    assert saved["n"] == 3 and saved["accuracy"] == result["accuracy"]

@@ -1,0 +1,115 @@
+"""The two GSM8K recipes: their settings, flag parsing, and end-to-end runs on a tiny model (train, checkpoint,
+resume, save, evaluate) through the same code the GPU runs, on the CPU."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from recipes import common, gsm8k_0_5b, gsm8k_1_5b
+from recipes.common import RecipeError, parse_args
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_recipe_a_defaults_are_the_posts_settings():
+    args, cfg = parse_args(gsm8k_0_5b.DEFAULTS, [])
+    assert (args.model, args.max_seq_length, args.max_prompt_tokens) == ("Qwen/Qwen2.5-0.5B-Instruct", 1024, 256)
+    assert (args.lora_r, args.lora_alpha, args.lora_random_state, args.gpu_memory_utilization) == (32, 64, 1907, 0.8)
+    assert args.lora_target_modules == ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+    assert (cfg.learning_rate, cfg.adam_beta1, cfg.adam_beta2, cfg.weight_decay) == (3e-5, 0.9, 0.99, 0.1)
+    assert (cfg.warmup_steps, cfg.lr_scheduler_type.value, cfg.logging_steps) == (5, "cosine", 1)
+    assert (cfg.per_device_train_batch_size, cfg.gradient_accumulation_steps, cfg.num_generations) == (1, 32, 2)
+    assert (cfg.max_completion_length, cfg.num_train_epochs, cfg.save_steps, cfg.max_grad_norm) == (512, 1, 100, 1.0)
+
+
+def test_recipe_b_defaults_are_the_notebooks_settings():
+    args, cfg = parse_args(gsm8k_1_5b.DEFAULTS, [])
+    assert args.model == "Qwen/Qwen2.5-1.5B-Instruct"
+    assert (cfg.max_steps, cfg.num_generations, cfg.max_completion_length) == (500, 14, 400)
+    assert cfg.per_device_train_batch_size * cfg.gradient_accumulation_steps == 7 * 14  # 7 prompts x 14 answers
+    assert (cfg.beta, cfg.learning_rate, cfg.num_iterations, cfg.epsilon) == (0.04, 5e-6, 1, 0.1)
+
+
+@pytest.mark.skipif(common.HAS_CUDA, reason="checks the no-GPU fallback")
+def test_without_a_gpu_bf16_and_8bit_adam_are_switched_off():
+    _, cfg = parse_args(gsm8k_0_5b.DEFAULTS, [])
+    assert (cfg.bf16, cfg.optim.value, cfg.use_vllm) == (False, "adamw_torch", False)
+
+
+def test_flags_and_yaml_override_defaults(tmp_path):
+    config = tmp_path / "run.yaml"
+    config.write_text("learning_rate: 1.0e-4\nmax_steps: 7\n")
+    args, cfg = parse_args(gsm8k_0_5b.DEFAULTS, ["--config", str(config), "--max_steps", "9", "--model", "m",
+                                                 "--lora_r", "8", "--skip_eval"])
+    assert (cfg.learning_rate, cfg.max_steps, args.model, args.lora_r, args.skip_eval) == (1e-4, 9, "m", 8, True)
+
+
+def test_unknown_flag_is_refused():
+    with pytest.raises(ValueError, match="no_such_flag"):
+        parse_args(gsm8k_0_5b.DEFAULTS, ["--no_such_flag", "1"])
+
+
+def test_importing_a_recipe_has_no_side_effects():
+    code = "import os, recipes.gsm8k_0_5b, recipes.gsm8k_1_5b; print(sorted(os.listdir('.')))"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    assert "outputs" not in out
+
+
+def tiny_run(recipe, tiny_model, data_dir, out_dir, *extra):
+    argv = ["--model", tiny_model, "--dataset_name", data_dir, "--output_dir", str(out_dir),
+            "--max_prompt_tokens", "1024", "--max_completion_length", "12", "--lora_r", "8", "--lora_alpha", "16",
+            "--eval_limit", "3", "--eval_batch_size", "3", "--save_steps", "1", "--logging_steps", "1",
+            "--num_generations", "2", "--per_device_train_batch_size", "2", "--gradient_accumulation_steps", "2",
+            *extra]
+    recipe.main(*parse_args(recipe.DEFAULTS, argv))
+
+
+@pytest.mark.parametrize("recipe", [gsm8k_0_5b, gsm8k_1_5b], ids=["gsm8k_0_5b", "gsm8k_1_5b"])
+def test_recipe_trains_saves_resumes_and_evaluates(recipe, tiny_model, gsm8k_dir, tmp_path, capsys):
+    out = tmp_path / "run"
+    tiny_run(recipe, tiny_model, gsm8k_dir, out, "--max_steps", "2")
+    printed = capsys.readouterr().out
+    assert {"checkpoint-1", "checkpoint-2", "adapter", "eval_before.json", "eval_after.json"} <= set(os.listdir(out))
+    assert os.path.isfile(out / "adapter" / "adapter_config.json")
+    before = json.loads((out / "eval_before.json").read_text())
+    assert before["n"] == 3 and len(before["records"]) == 3 and 0 <= before["accuracy"] <= 100
+    assert "published (before -> after)" in printed and f"{recipe.TASK.published[1]:.2f} %" in printed
+    history = json.loads((out / "log_history.json").read_text())
+    assert [h["step"] for h in history if "reward" in h] == [1, 2]
+
+    # a killed run continues from its last checkpoint, and keeps the evaluation it already made
+    (out / "eval_before.json").write_text(json.dumps({**before, "accuracy": 12.5}))
+    tiny_run(recipe, tiny_model, gsm8k_dir, out, "--max_steps", "3", "--resume_from_checkpoint", "last")
+    printed = capsys.readouterr().out
+    assert f"resuming from {out / 'checkpoint-2'}" in printed
+    assert "12.50 %" in printed
+    history = json.loads((out / "log_history.json").read_text())
+    assert [h["step"] for h in history if "reward" in h] == [1, 2, 3]
+
+
+def test_resume_without_checkpoint_is_a_clear_error(tiny_model, gsm8k_dir, tmp_path):
+    with pytest.raises(RecipeError, match="no checkpoint to resume from"):
+        tiny_run(gsm8k_0_5b, tiny_model, gsm8k_dir, tmp_path, "--resume_from_checkpoint", "last")
+
+
+def test_save_merged_writes_a_plain_transformers_model(tiny_model, gsm8k_dir, tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    tiny_run(gsm8k_1_5b, tiny_model, gsm8k_dir, tmp_path, "--max_steps", "1", "--skip_eval", "--save_merged")
+    merged = AutoModelForCausalLM.from_pretrained(tmp_path / "merged-16bit")
+    assert not hasattr(merged, "peft_config") and merged.config.model_type == "qwen2"
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--dataset_name", "/nowhere/train.jsonl"], "error: no GSM8K file at /nowhere/train.jsonl"),
+    (["--model", "/nowhere/model"], "error: cannot load model '/nowhere/model'"),
+])
+def test_bad_input_is_one_line_not_a_traceback(flags, message, tiny_model, tmp_path):
+    argv = ["--model", tiny_model, "--output_dir", str(tmp_path), "--max_steps", "1", *flags]
+    done = subprocess.run([sys.executable, "-m", "recipes.gsm8k_0_5b", *argv], cwd=ROOT, capture_output=True,
+                          text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert done.returncode == 1
+    assert message in done.stderr and "Traceback" not in done.stderr
