@@ -23,20 +23,18 @@ def completion_text(completion) -> str:
 
 def first_tag(text: str, tag: str) -> str | None:
     """The stripped text inside the first `<tag>…</tag>`, as `re.search(r"<tag>(.*?)</tag>", re.DOTALL)` finds it."""
-    start = text.find(f"<{tag}>")
-    if start < 0:
-        return None
-    start += len(tag) + 2
-    end = text.find(f"</{tag}>", start)
-    return None if end < 0 else text[start:end].strip()
+    return _inside(text, text.find(f"<{tag}>"), tag)
 
 
 def last_tag(text: str, tag: str) -> str | None:
     """The stripped text between the last `<tag>` and the next `</tag>`; None if that closing tag is missing."""
-    start = text.rfind(f"<{tag}>")
-    if start < 0:
+    return _inside(text, text.rfind(f"<{tag}>"), tag)
+
+
+def _inside(text: str, opening: int, tag: str) -> str | None:
+    if opening < 0:
         return None
-    start += len(tag) + 2
+    start = opening + len(tag) + 2
     end = text.find(f"</{tag}>", start)
     return None if end < 0 else text[start:end].strip()
 
