@@ -12,9 +12,11 @@ FLAVOUR := $(if $(HAS_GPU),gpu,cpu)
 STAMP := $(VENV)/.installed-$(FLAVOUR)
 TORCH_PIN := $(shell grep '^torch==' requirements.txt | cut -d' ' -f1)
 
-.PHONY: help gsm8k-0.5b gsm8k-1.5b eval test venv need-gpu
+.PHONY: help demo plot gsm8k-0.5b gsm8k-1.5b eval test venv need-gpu
 
 help:
+	@echo "make demo         GRPO on SmolLM2-135M from PyPI: no GPU, no hub; before/after table and curves"
+	@echo "make plot         draw a run's curves into PNG files: RUN=outputs/gsm8k-0.5b"
 	@echo "make gsm8k-0.5b   train system A (Qwen2.5-0.5B, GSM8K) on a CUDA GPU; ARGS=\"--max_steps 50\" to change it"
 	@echo "make gsm8k-1.5b   train system B (Qwen2.5-1.5B, GSM8K) on a CUDA GPU"
 	@echo "make eval         evaluate: RECIPE=gsm8k_0_5b [ADAPTER=outputs/gsm8k-0.5b/adapter] [ARGS=...]"
@@ -36,6 +38,14 @@ else
 endif
 	rm -f $(VENV)/.installed-*
 	touch $@
+
+demo: $(STAMP)
+	$(PY) -m recipes.demo_smollm2 $(ARGS)
+
+RUN ?=
+plot: $(STAMP)
+	@test -n "$(RUN)" || { echo "error: say which run folder: make plot RUN=outputs/demo-smollm2"; exit 1; }
+	$(PY) -m recipes.plot $(RUN)
 
 need-gpu:
 	@test -n "$(HAS_GPU)" || { echo "error: this needs an NVIDIA GPU with CUDA (nvidia-smi finds none); without one you can run 'make test'"; exit 1; }

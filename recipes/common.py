@@ -57,6 +57,7 @@ class Task:
     is_correct: Callable[[str, str], bool]  # (completion text, gold answer)
     follows_format: Callable[[str], bool]
     published: tuple[float, float] | None = None  # accuracy before -> after, in %, as the source reported it
+    is_lenient_correct: Callable[[str, str], bool] | None = None  # a looser rule, reported beside accuracy
 
 
 def parse_args(defaults: dict, argv: list[str] | None = None) -> tuple[RecipeArguments, GRPOConfig]:
@@ -219,12 +220,17 @@ def evaluate(model, tokenizer, dataset, task: Task, max_new_tokens: int, batch_s
     records = [{"question": row.get("question"), "gold": row["answer"], "completion": text, "tokens": n,
                 "correct": task.is_correct(text, row["answer"]), "format": task.follows_format(text)}
                for row, text, n in zip(dataset, completions, lengths)]
+    if task.is_lenient_correct:
+        for record in records:
+            record["lenient"] = task.is_lenient_correct(record["completion"], record["gold"])
     count = max(len(records), 1)
-    return {"task": task.name, "n": len(records),
-            "accuracy": 100 * sum(r["correct"] for r in records) / count,
-            "format_rate": 100 * sum(r["format"] for r in records) / count,
-            "mean_completion_tokens": sum(r["tokens"] for r in records) / count,
-            "records": records}
+    result = {"task": task.name, "n": len(records),
+              "accuracy": 100 * sum(r["correct"] for r in records) / count,
+              "format_rate": 100 * sum(r["format"] for r in records) / count,
+              "mean_completion_tokens": sum(r["tokens"] for r in records) / count}
+    if task.is_lenient_correct:
+        result["lenient_accuracy"] = 100 * sum(r["lenient"] for r in records) / count
+    return {**result, "records": records}
 
 
 def evaluate_to_file(path: str, *eval_args, reuse: bool = False, **eval_kwargs) -> dict:
@@ -258,11 +264,13 @@ def evaluate_stage(stage: str, model, tokenizer, dataset, task: Task, args: Reci
 def results_table(before: dict | None, after: dict | None, published: tuple[float, float] | None) -> str:
     """The before/after table a run ends with, beside the published numbers."""
     def cell(result, key, unit):
-        return "-" if result is None else f"{result[key]:.2f}{unit}"
+        return "-" if result is None or key not in result else f"{result[key]:.2f}{unit}"
 
-    rows = [("accuracy", "accuracy", " %"), ("format compliance", "format_rate", " %"),
-            ("mean completion tokens", "mean_completion_tokens", "")]
-    lines = [f"{'':24}{'before':>12}{'after':>12}   published (before -> after)",
+    rows = [("accuracy", "accuracy", " %"), ("lenient accuracy", "lenient_accuracy", " %"),
+            ("format compliance", "format_rate", " %"), ("mean completion tokens", "mean_completion_tokens", "")]
+    has_lenient = any(r and "lenient_accuracy" in r for r in (before, after))
+    rows = [row for row in rows if row[1] != "lenient_accuracy" or has_lenient]
+    lines = [f"{'':24}{'before':>12}{'after':>12}" + ("   published (before -> after)" if published else ""),
              *(f"{name:24}{cell(before, key, unit):>12}{cell(after, key, unit):>12}" for name, key, unit in rows)]
     if published:
         lines[1] += f"   {published[0]:.2f} % -> {published[1]:.2f} %"

@@ -59,3 +59,9 @@ def numbers_in(text: str) -> list[str]:
     """Every number in the text, as written: `-12`, `3.5`, `.5`, `1,080`."""
     return _NUMBER.findall(text)
 
+
+
+def last_number(text: str) -> float | None:
+    """The value of the last number in the text (thousands separators allowed), or None."""
+    numbers = numbers_in(text)
+    return float(numbers[-1].replace(",", "")) if numbers else None

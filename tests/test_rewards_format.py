@@ -1,11 +1,11 @@
-"""Table for system B's format reward, written from docs/SEEDS.md section B (not from the code):
+"""Table for system B's format reward, written from the published rules (not from the code):
 0.2 for each of <reasoning>, </reasoning>, <answer>, </answer> present anywhere (max 0.8)."""
 
 import time
 
 import pytest
 
-from rewards.format import tag_presence_reward
+from rewards.format import single_answer_reward, tag_presence_reward
 
 
 @pytest.mark.parametrize("chat", [False, True], ids=["plain", "chat"])
@@ -54,3 +54,23 @@ def test_64kb_completion_is_fast(text):
     rewards = tag_presence_reward(["q"], [text])
     assert time.perf_counter() - start < 1.0
     assert len(rewards) == 1 and isinstance(rewards[0], float)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("3 + 4 = 7\n<answer>7</answer>", 1.0),
+    ("<answer> -12 </answer>\n", 1.0),
+    ("<answer>7</answer> and then more text", 0.5),
+    ("<answer>7</answer><answer>7</answer>", 0.0),  # two answers
+    ("<answer>seven</answer>", 0.0),
+    ("<answer>7.5</answer>", 0.0),
+    ("</answer>7<answer>", 0.0),  # tags in the wrong order
+    ("7", 0.0),
+], ids=["clean", "negative", "trailing-text", "two-answers", "words", "decimal", "reversed", "no-tags"])
+def test_single_answer_reward(text, expected):
+    assert single_answer_reward(None, [text, [{"role": "assistant", "content": text}]]) == [expected, expected]
+
+
+def test_single_answer_reward_is_linear_on_collapsed_output():
+    start = time.perf_counter()
+    assert single_answer_reward(None, ["<answer>" * 8000, "<answer>1</answer>" * 4000]) == [0.0, 0.0]
+    assert time.perf_counter() - start < 1.0

@@ -1,4 +1,4 @@
-"""Tables for the GSM8K rewards, written from docs/SEEDS.md sections A and B (not from the code).
+"""Tables for the GSM8K rewards, written from the published rules of systems A and B (not from the code).
 
 Expected values are hand-computed; the comment beside each shows the arithmetic. Gold is "72" unless a case says so.
 Every table runs twice, with plain-string and chat-style completions, which must score the same.
