@@ -12,14 +12,16 @@ FLAVOUR := $(if $(HAS_GPU),gpu,cpu)
 STAMP := $(VENV)/.installed-$(FLAVOUR)
 TORCH_PIN := $(shell grep '^torch==' requirements.txt | cut -d' ' -f1)
 
-.PHONY: help demo plot gsm8k-0.5b gsm8k-1.5b eval test venv need-gpu
+.PHONY: help demo plot gsm8k-0.5b gsm8k-1.5b kk-7b eval bench test venv need-gpu
 
 help:
 	@echo "make demo         GRPO on SmolLM2-135M from PyPI: no GPU, no hub; before/after table and curves"
 	@echo "make plot         draw a run's curves into PNG files: RUN=outputs/gsm8k-0.5b"
 	@echo "make gsm8k-0.5b   train system A (Qwen2.5-0.5B, GSM8K) on a CUDA GPU; ARGS=\"--max_steps 50\" to change it"
 	@echo "make gsm8k-1.5b   train system B (Qwen2.5-1.5B, GSM8K) on a CUDA GPU"
+	@echo "make kk-7b        train system C (Qwen2.5-7B, Knights and Knaves, three stages); ARGS=\"--stage 2\" for one"
 	@echo "make eval         evaluate: RECIPE=gsm8k_0_5b [ADAPTER=outputs/gsm8k-0.5b/adapter] [ARGS=...]"
+	@echo "make bench        GPU benchmark: each recipe through Unsloth and plain TRL, 24 GB cap -> BENCHMARKS.md"
 	@echo "make test         build the environment (no GPU needed) and run the test suite"
 
 venv: $(STAMP)
@@ -56,10 +58,16 @@ gsm8k-0.5b: need-gpu $(STAMP)
 gsm8k-1.5b: need-gpu $(STAMP)
 	$(PY) -m recipes.gsm8k_1_5b $(ARGS)
 
+kk-7b: need-gpu $(STAMP)
+	$(PY) -m recipes.knights_knaves_7b $(ARGS)
+
 RECIPE ?= gsm8k_0_5b
 ADAPTER ?=
 eval: need-gpu $(STAMP)
 	$(PY) -m recipes.evaluate --recipe $(RECIPE) $(if $(ADAPTER),--adapter $(ADAPTER)) $(ARGS)
+
+bench: need-gpu $(STAMP)
+	$(PY) tests/bench.py $(ARGS)
 
 test: $(STAMP)
 	$(PY) -m pytest -q tests

@@ -3,6 +3,7 @@ before/after evaluation. A recipe supplies its data, rewards, system prompt and 
 
 On a CUDA GPU the model is Unsloth's (4-bit, LoRA, vLLM generation when vllm is installed). Without one, the same
 LoRA is built with transformers + PEFT (bitsandbytes 4-bit on the CPU), which is what the tests run.
+`GRPO_ENGINE=trl` picks the transformers + PEFT model on a GPU too (plain TRL, no Unsloth): the benchmark's baseline.
 """
 
 import importlib.util
@@ -14,14 +15,19 @@ from dataclasses import dataclass, field
 import torch
 
 HAS_CUDA = torch.cuda.is_available()
-if HAS_CUDA:
+ENGINES = ("unsloth", "trl")
+ENGINE = os.environ.get("GRPO_ENGINE", "unsloth")
+if ENGINE not in ENGINES:
+    raise SystemExit(f"error: GRPO_ENGINE={ENGINE!r} is not one of {', '.join(ENGINES)}")
+USE_UNSLOTH = HAS_CUDA and ENGINE == "unsloth"  # Unsloth needs CUDA: without it, transformers + PEFT
+if USE_UNSLOTH:
     import unsloth  # noqa: F401  (before trl and transformers: Unsloth patches them on import)
 
 from tqdm.auto import tqdm  # noqa: E402
 from transformers.trainer_utils import get_last_checkpoint  # noqa: E402
 from trl import GRPOConfig, TrlParser  # noqa: E402
 
-HAS_VLLM = HAS_CUDA and importlib.util.find_spec("vllm") is not None
+HAS_VLLM = USE_UNSLOTH and importlib.util.find_spec("vllm") is not None  # generation through Unsloth's vLLM
 LORA_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
@@ -70,14 +76,14 @@ def parse_args(defaults: dict, argv: list[str] | None = None) -> tuple[RecipeArg
     parser.set_defaults(**merged)
     args, training_args = parser.parse_args_and_config(args=argv)
     if training_args.use_vllm and not HAS_VLLM:
-        raise RecipeError("--use_vllm needs a CUDA GPU and the vllm package")
+        raise RecipeError("--use_vllm needs a CUDA GPU, the vllm package and Unsloth (not GRPO_ENGINE=trl)")
     return args, training_args
 
 
 def load_model(args: RecipeArguments, fast_inference: bool = False):
     """The model in 4-bit with a fresh LoRA adapter, and its tokenizer."""
     try:
-        if HAS_CUDA:
+        if USE_UNSLOTH:
             from unsloth import FastLanguageModel
             if not fast_inference:
                 print("[model] generation through Hugging Face generate" +
@@ -90,7 +96,7 @@ def load_model(args: RecipeArguments, fast_inference: bool = False):
                 model, r=args.lora_r, lora_alpha=args.lora_alpha, target_modules=args.lora_target_modules,
                 use_gradient_checkpointing="unsloth", random_state=args.lora_random_state)
         else:
-            model, tokenizer = _load_cpu_model(args)
+            model, tokenizer = _load_peft_model(args)
     except (OSError, RuntimeError) as e:  # unknown hub id, missing folder, no network (Unsloth: RuntimeError)
         if isinstance(e, RuntimeError) and "Failed to load model" not in str(e):
             raise
@@ -100,14 +106,20 @@ def load_model(args: RecipeArguments, fast_inference: bool = False):
     return model, tokenizer
 
 
-def _load_cpu_model(args: RecipeArguments):
+def _load_peft_model(args: RecipeArguments):
+    """The same LoRA through transformers + PEFT: fp32 on a CPU, bf16 on a GPU; bitsandbytes NF4 with load_in_4bit."""
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
 
-    print("[model] no CUDA GPU: transformers + PEFT on the CPU instead of Unsloth (fine for tests and tiny models)")
+    if HAS_CUDA:
+        print("[model] GRPO_ENGINE=trl: transformers + PEFT, Hugging Face generation (no Unsloth)")
+    else:
+        print("[model] no CUDA GPU: transformers + PEFT on the CPU instead of Unsloth (fine for tests and tiny models)")
+    dtype = torch.bfloat16 if HAS_CUDA else torch.float32
     quantization = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
-                                      bnb_4bit_compute_dtype=torch.float32) if args.load_in_4bit else None
-    model = AutoModelForCausalLM.from_pretrained(args.model, dtype=torch.float32, quantization_config=quantization)
+                                      bnb_4bit_compute_dtype=dtype) if args.load_in_4bit else None
+    model = AutoModelForCausalLM.from_pretrained(args.model, dtype=dtype, quantization_config=quantization,
+                                                 device_map="cuda" if HAS_CUDA else None)
     for module in model.modules():
         # bitsandbytes 0.50 repacks 4-bit weights for fast CPU inference the first time the model generates in eval
         # mode, and training on the repacked weights then fails: keep the plain format.
@@ -176,8 +188,11 @@ def save_merged(base_model: str, adapter_dir: str, out_dir: str) -> None:
 def generate(model, tokenizer, prompts: list[list[dict]], max_new_tokens: int, batch_size: int,
              lora_path: str | None = None, desc: str = "eval") -> tuple[list[str], list[int]]:
     """Greedy completions of chat prompts and their lengths in tokens: through vLLM when the model has an engine
-    (Unsloth's `fast_inference`), else batched Hugging Face generation."""
-    texts = [tokenizer.apply_chat_template(p, add_generation_prompt=True, tokenize=False) for p in prompts]
+    (Unsloth's `fast_inference`), else batched Hugging Face generation. A prompt that ends with an assistant message
+    continues that message (a pre-filled "<think>"); a prompt given as text is used as it is."""
+    from trl.data_utils import maybe_apply_chat_template
+
+    texts = [maybe_apply_chat_template({"prompt": p}, tokenizer)["prompt"] for p in prompts]
     if getattr(model, "vllm_engine", None) is not None:
         from vllm import SamplingParams
         params = SamplingParams(temperature=0.0, max_tokens=max_new_tokens)
@@ -188,7 +203,7 @@ def generate(model, tokenizer, prompts: list[list[dict]], max_new_tokens: int, b
 
 
 def _hf_generate(model, tokenizer, texts, max_new_tokens, batch_size, desc):
-    if HAS_CUDA:
+    if USE_UNSLOTH:
         from unsloth import FastLanguageModel
         FastLanguageModel.for_inference(model)
     model.eval()
@@ -207,7 +222,7 @@ def _hf_generate(model, tokenizer, texts, max_new_tokens, batch_size, desc):
                 lengths.append(len(ids))
     finally:
         tokenizer.padding_side = side
-        if HAS_CUDA:
+        if USE_UNSLOTH:
             FastLanguageModel.for_training(model)
         model.train()
     return completions, lengths
@@ -280,9 +295,14 @@ def results_table(before: dict | None, after: dict | None, published: tuple[floa
     return "\n".join(lines)
 
 
-def run(main: Callable, defaults: dict) -> None:
-    """The `__main__` of a recipe: parse flags over its defaults, run, and report input errors in one line."""
+def one_line_errors(main: Callable, *args):
+    """`main(*args)`, where a problem with the user's input ends the program with one line, not a traceback."""
     try:
-        main(*parse_args(defaults))
+        return main(*args)
     except (RecipeError, FileNotFoundError, ValueError) as e:
         raise SystemExit(f"error: {e}") from None
+
+
+def run(main: Callable, defaults: dict) -> None:
+    """The `__main__` of a recipe: parse flags over its defaults, run, and report input errors in one line."""
+    one_line_errors(lambda: main(*parse_args(defaults)))

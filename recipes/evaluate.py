@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass, field, fields
 
 from recipes.common import (HAS_VLLM, RecipeArguments, RecipeError, evaluate_to_file,  # first: imports Unsloth
-                            load_model)
+                            load_model, one_line_errors)
 from peft import set_peft_model_state_dict  # noqa: E402
 from peft.utils import load_peft_weights  # noqa: E402
 from trl import TrlParser  # noqa: E402
@@ -76,7 +76,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (RecipeError, FileNotFoundError, ValueError) as e:
-        raise SystemExit(f"error: {e}") from None
+    one_line_errors(main)

@@ -45,6 +45,8 @@ DEFAULTS = dict(
     beta=0.04, loss_type="grpo",
 )
 
+REWARDS = [custom_reward]
+
 TASK = Task(
     name="gsm8k-0.5b",
     is_correct=lambda text, gold: (first_tag(text, "answer") or "") == gold,  # the reward's +5 rule
@@ -65,7 +67,7 @@ def main(args, training_args):
     model, tokenizer = load_model(args, fast_inference=training_args.use_vllm)
     train_set, eval_set = load_data(args, tokenizer)
     before = evaluate_stage("before", model, tokenizer, eval_set, TASK, args, training_args)
-    trainer = GRPOTrainer(model=model, processing_class=tokenizer, reward_funcs=[custom_reward],
+    trainer = GRPOTrainer(model=model, processing_class=tokenizer, reward_funcs=REWARDS,
                           args=training_args, train_dataset=train_set)
     adapter_dir = train(trainer, args, training_args)
     after = evaluate_stage("after", model, tokenizer, eval_set, TASK, args, training_args, lora_path=adapter_dir)

@@ -44,6 +44,8 @@ DEFAULTS = dict(
     logging_steps=1, save_steps=100, bf16=True,
 )
 
+REWARDS = [correctness_reward, tag_presence_reward]
+
 TASK = Task(
     name="gsm8k-1.5b",
     is_correct=lambda text, gold: correctness_score(text, gold) > 0,  # exact, or the same single number
@@ -64,7 +66,7 @@ def main(args, training_args):
     train_set, eval_set = load_data(args, tokenizer)
     before = evaluate_stage("before", model, tokenizer, eval_set, TASK, args, training_args)
     trainer = GRPOTrainer(model=model, processing_class=tokenizer,
-                          reward_funcs=[correctness_reward, tag_presence_reward],
+                          reward_funcs=REWARDS,
                           args=training_args, train_dataset=train_set)
     adapter_dir = train(trainer, args, training_args)
     after = evaluate_stage("after", model, tokenizer, eval_set, TASK, args, training_args, lora_path=adapter_dir)

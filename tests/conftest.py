@@ -60,6 +60,15 @@ def gsm8k_dir() -> str:
     return str(path)
 
 
+@pytest.fixture(scope="session")
+def kk_dir() -> Path:
+    """Logic-RL's Knights and Knaves files (CC BY-NC-SA: read from ../shared/data, never copied into the project)."""
+    path = SHARED_DATA / "knights_knaves"
+    if not (path / "5ppl" / "test.parquet").is_file():
+        pytest.skip(f"Logic-RL's K&K files not found at {path} (CI has ../shared beside the checkout; clones do not)")
+    return path
+
+
 @pytest.fixture
 def in_tmp(tmp_path, monkeypatch):
     """Run in an empty folder, so relative output paths stay out of the checkout."""

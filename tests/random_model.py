@@ -20,14 +20,15 @@ SHAPES = {  # the published configs of Qwen2.5 Instruct models
 }
 
 
-def build(shape: str, out: Path, corpus: Path, vocab: int = 16000) -> None:
+def build(shape: str, out: Path, corpus: Path | list[str], vocab: int = 16000) -> None:
+    """Write the model and tokenizer to `out`; `corpus` is a JSONL file with a 'question' field, or the texts."""
     import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
 
     from conftest import CHATML
 
-    texts = [json.loads(line)["question"] for line in corpus.open()]
+    texts = corpus if isinstance(corpus, list) else [json.loads(line)["question"] for line in corpus.open()]
     tokenizer = Tokenizer(models.BPE())
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tokenizer.decoder = decoders.ByteLevel()

@@ -5,7 +5,7 @@ import itertools
 import re
 
 import pytest
-from conftest import CHATML, SHARED_DATA
+from conftest import CHATML
 
 from data import knights_knaves as kk
 from rewards.knights_knaves import kk_reward
@@ -140,14 +140,6 @@ def test_rendering_continues_the_prefilled_think(chatml_tokenizer):
 
 
 # ---- Logic-RL's files (CC BY-NC-SA: read from ../shared/data, never copied into the project) ----------------------
-
-@pytest.fixture(scope="module")
-def kk_dir():
-    path = SHARED_DATA / "knights_knaves"
-    if not (path / "5ppl" / "test.parquet").is_file():
-        pytest.skip(f"Logic-RL's K&K files not found at {path} (CI has ../shared beside the checkout; clones do not)")
-    return path
-
 
 @pytest.mark.parametrize("n_people", range(3, 8))
 @pytest.mark.parametrize("split, size", [("train", 900), ("test", 100)])

@@ -113,3 +113,10 @@ def test_bad_input_is_one_line_not_a_traceback(flags, message, tiny_model, tmp_p
                           text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     assert done.returncode == 1
     assert message in done.stderr and "Traceback" not in done.stderr
+
+
+def test_unknown_engine_is_one_line_not_a_traceback():
+    done = subprocess.run([sys.executable, "-m", "recipes.gsm8k_0_5b", "--help"], cwd=ROOT, capture_output=True,
+                          text=True, env={**os.environ, "GRPO_ENGINE": "fastest"})
+    assert done.returncode == 1
+    assert "error: GRPO_ENGINE='fastest' is not one of unsloth, trl" in done.stderr and "Traceback" not in done.stderr

@@ -1,0 +1,388 @@
+"""System C: Knights and Knaves with Qwen2.5-7B-Instruct-1M, after Logic-RL's three-stage curriculum.
+
+    make kk-7b                                            # stages 1, 2 and 3 in order, then the before/after table
+    make kk-7b ARGS="--stage 2"                           # one stage; it starts from outputs/kk-7b/stage-1/adapter
+    make kk-7b ARGS="--resume_from_checkpoint last"       # continue a stopped run where it stopped
+    make kk-7b ARGS="--kk_test_dir ../shared/data/knights_knaves"  # evaluate on Logic-RL's test files
+
+Published: 5-person test accuracy 0.20 -> 0.41 after about 400 steps on 4 A100s (GPT-4o: about 0.30); the mean
+response grew from 400 to 650 tokens.
+
+Each stage is a GRPO run on generated puzzles (data/knights_knaves.py) with Logic-RL's reward
+(rewards/knights_knaves.py), starting from the previous stage's LoRA adapter. STAGES below holds their settings:
+
+    stage         puzzles    sampling                            rollouts per prompt   learning rate   steps
+                                                                 published -> ours
+    1 warm-up     3 people   temperature 1.0                     32 -> 8               4e-7            50
+    2 main        5 people   temperature 1.2, top-p 1, no top-k  64 -> 16              4e-7            200
+    3 anneal      5 people   temperature 1.2 -> 0.9, per step    16 -> 4               2e-7            150
+
+Every step takes Logic-RL's 8 prompts. Choices and quirks:
+- Rollouts are a quarter of the published ones, so that a step's completions fit one 24 GB GPU (whether they do is
+  not yet measured); the curve keeps its shape: large, larger, small.
+- Sampling: TRL's defaults (top-p 1.0, top-k 0) already sample from the whole distribution, so the "loosened"
+  top-p/top-k of stage 2 cannot go further than that: stage 2 differs from stage 1 by its temperature (Logic-RL's
+  1.5 broke into gibberish). The values are in the table so that they can be set per stage.
+- Stage 3 lowers the temperature at the start of every step, in a straight line from 1.2 at its first step to 0.9 at
+  its last (TemperatureSchedule); the log-probabilities use the same temperature as the sampling, as in Logic-RL's
+  trainer. Its learning rate is a constant 2e-7; stages 1 and 2 use 4e-7, the rate of the Logic-RL paper (the
+  three-stage account gives only stage 3's). Logic-RL fully fine-tuned the model; a LoRA usually wants a larger
+  rate: if the reward does not move, raise --learning_rate.
+- The split of about 400 steps into 50 + 200 + 150 is ours, and so are the pools of 400 three-person and 900
+  five-person puzzles (stages 2 and 3 share theirs; Logic-RL had fewer than 2,000 puzzles in all).
+- Loss: Logic-RL's GRPO script (KL coefficient 0.001 with the k3 estimator, clip 0.2, one update per batch, a token
+  mean over each micro-batch: TRL's "bnpo"). The KL reference differs by engine: Unsloth (on a GPU) takes the base
+  model in every stage; plain TRL (on a CPU, or GRPO_ENGINE=trl) a frozen copy of the adapter the stage starts from.
+- Completions stop at 1,024 tokens (Logic-RL allowed 2,048; its mean responses stayed under 650); prompts longer than
+  400 tokens, Logic-RL's limit, are dropped.
+- The assistant's turn is pre-filled with "<think>", so prompts are rendered to text before training: TRL 1.14.2's
+  GRPOTrainer would close a pre-filled chat turn and open a new one.
+- Evaluation: greedy, on 3- to 7-person puzzles, before stage 1 and after the last stage a run trains. A puzzle counts
+  as solved when every role in the reply's last <answer> is right (the reward's +2 rule); the format is reported
+  apart. The generated test puzzles are the first 100 of each size's seeded stream, and training takes the ones after
+  them, so the two never overlap.
+
+Each stage's settings are defaults: a flag or a --config key still wins, in every stage the run trains; to change one
+stage only, run it alone with --stage N. The recipe's own flags (--stage, --people, --puzzles, --final_temperature,
+--kk_test_dir) are read from the command line only. `make eval` does not know this recipe: it evaluates itself.
+"""
+
+import json
+import os
+import re
+from dataclasses import dataclass, field
+
+from recipes.common import (LORA_MODULES, RecipeArguments, RecipeError, Task, evaluate,  # first: imports Unsloth
+                            load_model, one_line_errors, parse_args, resume_checkpoint, train)
+from peft import set_peft_model_state_dict  # noqa: E402
+from peft.utils import load_peft_weights  # noqa: E402
+from transformers import HfArgumentParser, TrainerCallback  # noqa: E402
+from trl import GRPOConfig, GRPOTrainer  # noqa: E402
+from trl.data_utils import maybe_apply_chat_template  # noqa: E402
+
+from data import knights_knaves as kk
+from recipes.evaluate import adapter_settings
+from rewards.knights_knaves import format_ok, kk_reward, parse_roles
+from rewards.text import last_tag
+
+# Stage settings: GRPOConfig fields, plus the puzzle size, the number of training puzzles and the temperature the
+# stage ends at (None: no anneal). A step's completions, per_device_train_batch_size x gradient_accumulation_steps,
+# are Logic-RL's 8 prompts x num_generations. With less GPU memory, halve per_device_train_batch_size and double
+# gradient_accumulation_steps, stage by stage (--stage N).
+STAGES = {
+    1: dict(people=3, puzzles=400, max_steps=50, learning_rate=4e-7,
+            temperature=1.0, final_temperature=None, top_p=1.0, top_k=0,
+            num_generations=8, per_device_train_batch_size=8, gradient_accumulation_steps=8,  # published: 32 rollouts
+            max_completion_length=1024),
+    2: dict(people=5, puzzles=900, max_steps=200, learning_rate=4e-7,
+            temperature=1.2, final_temperature=None, top_p=1.0, top_k=0,
+            num_generations=16, per_device_train_batch_size=8, gradient_accumulation_steps=16,  # published: 64
+            max_completion_length=1024),
+    3: dict(people=5, puzzles=900, max_steps=150, learning_rate=2e-7,
+            temperature=1.2, final_temperature=0.9, top_p=1.0, top_k=0,
+            num_generations=4, per_device_train_batch_size=8, gradient_accumulation_steps=4,  # published: 16
+            max_completion_length=1024),
+}
+CURRICULUM_KEYS = ("people", "puzzles", "final_temperature")  # the stage settings that are not GRPOConfig fields
+
+DEFAULTS = dict(
+    model="Qwen/Qwen2.5-7B-Instruct-1M", output_dir="outputs/kk-7b",
+    max_seq_length=1536, max_prompt_tokens=400, gpu_memory_utilization=0.6,  # 400-token prompts + 1,024-token replies
+    lora_r=32, lora_alpha=64, lora_target_modules=LORA_MODULES,
+    lr_scheduler_type="constant", beta=0.001, epsilon=0.2, num_iterations=1, loss_type="bnpo", scale_rewards="group",
+    logging_steps=1, save_steps=50, bf16=True,
+)
+
+REWARDS = [kk_reward]
+
+PREFILL = "<think>"  # the start of the assistant's turn in every prompt (data/knights_knaves.py)
+GOLD_LINE = re.compile(r"^\(\d+\) (.+) is a (knight|knave)$", re.MULTILINE)  # "(1) Ella is a knight"
+
+
+def all_roles_right(text: str, gold: str) -> bool:
+    """The reward's +2 rule: every role right in the reply's last <answer> (the format is judged apart)."""
+    roles = dict(GOLD_LINE.findall(gold))
+    answer = last_tag(PREFILL + text, "answer")
+    return bool(answer) and parse_roles(answer, list(roles)) == roles
+
+
+TASK = Task(
+    name="kk-7b",
+    is_correct=all_roles_right,
+    follows_format=lambda text: format_ok(PREFILL + text),
+    published=(20.0, 41.0),  # 5-person puzzles
+)
+
+EVAL_SIZES = (3, 4, 5, 6, 7)
+EVAL_PUZZLES = 100  # generated test puzzles per size: the first of each size's stream; training takes the next ones
+DATA_SEED = 2025
+
+
+@dataclass
+class CurriculumArguments:
+    stage: int | None = field(default=None, metadata={"help": "Train this stage only (1, 2 or 3); default: all."})
+    people: int | None = field(default=None, metadata={"help": "Puzzle size to train on (default: the stage's)."})
+    puzzles: int | None = field(default=None, metadata={"help": "Training puzzles (default: the stage's)."})
+    final_temperature: float | None = field(default=None, metadata={
+        "help": "Anneal the temperature from --temperature to this over the stage (default: the stage's)."})
+    kk_test_dir: str | None = field(default=None, metadata={
+        "help": "Evaluate on Logic-RL's DIR/{3..7}ppl/test.parquet instead of generated puzzles."})
+
+
+@dataclass
+class Stage:
+    """One stage as this run trains it: the stage's settings under the user's flags."""
+    number: int
+    args: RecipeArguments
+    training_args: GRPOConfig
+    people: int
+    puzzles: int
+    final_temperature: float | None
+
+    @property
+    def adapter(self) -> str:
+        return os.path.join(self.training_args.output_dir, "adapter")
+
+
+def parse_curriculum(argv: list[str] | None = None) -> tuple[CurriculumArguments, list[str]]:
+    """The recipe's own flags, and the rest of the command line for `parse_args`."""
+    parser = HfArgumentParser(CurriculumArguments, add_help=False, allow_abbrev=False)  # --temperature is not ours
+    curriculum, rest = parser.parse_args_into_dataclasses(args=argv, return_remaining_strings=True)
+    if {"-h", "--help"} & set(rest):
+        print(parser.format_help())
+    if curriculum.stage is not None and curriculum.stage not in STAGES:
+        raise RecipeError(f"--stage must be 1, 2 or 3, not {curriculum.stage}")
+    if curriculum.people is not None and not kk.MIN_PEOPLE <= curriculum.people <= kk.MAX_PEOPLE:
+        raise RecipeError(f"--people must be from {kk.MIN_PEOPLE} to {kk.MAX_PEOPLE}, not {curriculum.people}")
+    return curriculum, rest
+
+
+def stage_settings(number: int, curriculum: CurriculumArguments, argv: list[str] | None = None) -> Stage:
+    """Stage `number`'s table entry as defaults under the command line; its output goes to <output_dir>/stage-N."""
+    table = STAGES[number]
+    config = {key: value for key, value in table.items() if key not in CURRICULUM_KEYS}
+    args, training_args = parse_args({**DEFAULTS, **config}, argv)
+    training_args.output_dir = os.path.join(training_args.output_dir, f"stage-{number}")
+    chosen = {key: table[key] if getattr(curriculum, key) is None else getattr(curriculum, key)
+              for key in CURRICULUM_KEYS}
+    return Stage(number, args, training_args, **chosen)
+
+
+# --- Data ------------------------------------------------------------------------------------------------------
+
+def puzzles(people: int, count: int, skip: int = 0):
+    return kk.generate(skip + count, people, DATA_SEED).select(range(skip, skip + count))
+
+
+def load_train_set(stage: Stage, tokenizer):
+    """The stage's training puzzles, prompts rendered to text so that the pre-filled "<think>" turn is continued."""
+    rows = puzzles(stage.people, stage.puzzles, skip=EVAL_PUZZLES)
+    rows = rows.map(lambda row: maybe_apply_chat_template(row, tokenizer))
+    limit = stage.args.max_prompt_tokens
+    kept = rows.filter(lambda row: len(tokenizer(row["prompt"])["input_ids"]) <= limit)
+    if len(kept) < len(rows):
+        print(f"[data] dropped {len(rows) - len(kept)} of {len(rows)} puzzles with prompts over {limit} tokens")
+    if not len(kept):
+        raise ValueError(f"every prompt is longer than {limit} tokens: raise --max_prompt_tokens")
+    return kept
+
+
+def load_eval_sets(args: RecipeArguments, test_dir: str | None) -> dict:
+    """{"3ppl": rows, …, "7ppl": rows}: generated held-out puzzles, or Logic-RL's test files; 100 of each size, or
+    --eval_limit."""
+    count = EVAL_PUZZLES if args.eval_limit is None else args.eval_limit
+    sets = {}
+    for people in EVAL_SIZES:
+        if test_dir:
+            rows = kk.load_parquet(os.path.join(test_dir, f"{people}ppl", "test.parquet"))
+        else:
+            rows = puzzles(people, min(count, EVAL_PUZZLES))
+        rows = rows.select(range(min(count, len(rows))))
+        sets[f"{people}ppl"] = rows.map(lambda row: {"question": row["quiz"], "answer": row["solution_text"]})
+    return sets
+
+
+# --- Training --------------------------------------------------------------------------------------------------
+
+def set_temperature(trainer, value: float) -> None:
+    """Every copy of the sampling temperature that GRPOTrainer reads (TRL 1.14.2; Unsloth compiles its GRPOTrainer
+    from TRL's source and keeps these names): the log-probabilities (logits / temperature; Unsloth's loss reads
+    args.temperature), Hugging Face generation's config and the kwargs it re-applies to the model, and vLLM's
+    sampling parameters. Logged as `temperature` with the step's metrics."""
+    trainer.temperature = trainer.args.temperature = value
+    if getattr(trainer, "generation_config", None) is not None:
+        trainer.generation_config.temperature = value
+    if isinstance(getattr(trainer, "generation_kwargs", None), dict):
+        trainer.generation_kwargs["temperature"] = value
+    if getattr(trainer, "vllm_generation", None) is not None:
+        trainer.vllm_generation.temperature = value
+    trainer._metrics["train"]["temperature"].append(value)
+
+
+class TemperatureSchedule(TrainerCallback):
+    """At the start of each step, the sampling temperature: `start` at the first step and `end` at the last, in a
+    straight line between (constant when they are equal). A resumed run picks up the schedule at its step."""
+
+    def __init__(self, trainer, start: float, end: float):
+        args = trainer.args
+        if start != end and (args.steps_per_generation != args.gradient_accumulation_steps or args.num_iterations != 1):
+            # otherwise completions sampled at one temperature would be scored at the next step's
+            raise RecipeError("a temperature anneal needs new completions every step: leave steps_per_generation "
+                              "and num_iterations at their defaults")
+        self.trainer, self.start, self.end = trainer, start, end
+
+    def temperature_at(self, step: int, max_steps: int) -> float:
+        done = min(step / (max_steps - 1), 1.0) if max_steps > 1 else 0.0
+        return self.start + (self.end - self.start) * done
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        set_temperature(self.trainer, self.temperature_at(state.global_step, state.max_steps))
+
+
+def stage_trainer(model, tokenizer, stage: Stage) -> GRPOTrainer:
+    if "ref" in getattr(model, "peft_config", {}):
+        # plain TRL keeps the adapter a stage starts from as a frozen "ref" copy, its KL reference; the next stage's
+        # trainer makes a new one
+        model.delete_adapter("ref")
+    training_args = stage.training_args
+    trainer = GRPOTrainer(model=model, processing_class=tokenizer, reward_funcs=REWARDS, args=training_args,
+                          train_dataset=load_train_set(stage, tokenizer))
+    end = training_args.temperature if stage.final_temperature is None else stage.final_temperature
+    trainer.add_callback(TemperatureSchedule(trainer, training_args.temperature, end))
+    return trainer
+
+
+def start_from(model, adapter: str, args: RecipeArguments) -> None:
+    """The previous stage's LoRA weights, loaded into this run's fresh LoRA."""
+    saved = adapter_settings(adapter)
+    if (saved["lora_r"], saved["lora_target_modules"]) != (args.lora_r, sorted(args.lora_target_modules)):
+        raise RecipeError(f"the adapter at {adapter} has LoRA rank {saved['lora_r']} on "
+                          f"{','.join(saved['lora_target_modules'])}: pass the same --lora_r and --lora_target_modules")
+    set_peft_model_state_dict(model, load_peft_weights(adapter))
+    print(f"[train] starting from {adapter}")
+
+
+def stages_to_train(stages: list[Stage]) -> list[Stage]:
+    """With several stages, `--resume_from_checkpoint last` skips the stages that saved their adapter, continues the
+    next one from its last checkpoint (if it has one) and starts the others afresh."""
+    wanted = str(stages[0].training_args.resume_from_checkpoint).lower()
+    if len(stages) == 1 or wanted in ("none", "", "false", "no"):
+        return stages
+    if wanted not in ("last", "latest", "true", "yes"):
+        raise RecipeError("a checkpoint folder resumes one stage: add --stage N")
+    left = [s for s in stages if not os.path.isfile(os.path.join(s.adapter, "adapter_config.json"))]
+    for stage in left:
+        try:
+            resume_checkpoint(stage.training_args)
+        except RecipeError:  # nothing saved yet
+            stage.training_args.resume_from_checkpoint = None
+    return left
+
+
+# --- Evaluation ------------------------------------------------------------------------------------------------
+
+def evaluate_by_size(path: str, eval_set: str, model, tokenizer, sets: dict, stage: Stage, lora_path=None,
+                     desc: str = "eval") -> dict:
+    """`evaluate` on each puzzle size, into one JSON file (every completion included)."""
+    sizes = {size: evaluate(model, tokenizer, rows, TASK, stage.training_args.max_completion_length,
+                            stage.args.eval_batch_size, lora_path, desc=f"{desc} {size}")
+             for size, rows in sets.items()}
+    result = {"eval_set": eval_set, "sizes": sizes}
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(result, f, indent=1)
+    print(f"[eval] {desc}: " + ", ".join(f"{s} {r['accuracy']:.0f} %" for s, r in sizes.items()) + f" -> {path}")
+    return result
+
+
+def read_evaluation(path: str, eval_set: str) -> dict | None:
+    """An earlier `evaluate_by_size` result on the same puzzles, if there is one."""
+    if not os.path.isfile(path):
+        return None
+    with open(path) as f:
+        result = json.load(f)
+    return result if result.get("eval_set") == eval_set else None
+
+
+def accuracies(result: dict | None) -> dict | None:
+    """{"3ppl": 0.4, …, "avg": …}: fractions, as Logic-RL's table prints them; the average is over sizes."""
+    if result is None:
+        return None
+    sizes = {size: r["accuracy"] / 100 for size, r in result["sizes"].items()}
+    return {**sizes, "avg": sum(sizes.values()) / len(sizes)}
+
+
+def accuracy_table(before: dict | None, after: dict | None, after_label: str, eval_set: str) -> str:
+    """Logic-RL's table: a row per model, a column per puzzle size and the average; then format and length."""
+    columns = [f"{n}ppl" for n in EVAL_SIZES] + ["avg"]
+    lines = [f"{'':16}" + "".join(f"{c:>7}" for c in columns)]
+    for label, result in (("before", before), (after_label, after)):
+        row = accuracies(result)
+        lines.append(f"{label:16}" + "".join(f"{row[c]:>7.2f}" if row else f"{'-':>7}" for c in columns))
+    lines.append(f"published: 5ppl {TASK.published[0] / 100:.2f} -> {TASK.published[1] / 100:.2f} (Logic-RL's "
+                 "three-stage run; GPT-4o about 0.30)")
+    for label, result in (("before", before), (after_label, after)):
+        if result:
+            records = [r for size in result["sizes"].values() for r in size["records"]]
+            lines.append(f"{label}: format {100 * sum(r['format'] for r in records) / len(records):.1f} %, "
+                         f"mean completion {sum(r['tokens'] for r in records) / len(records):.0f} tokens")
+    count = next(iter((after or before)["sizes"].values()))["n"]
+    source = "Logic-RL's test files" if eval_set != "generated" else f"generated with seed {DATA_SEED}"
+    lines.append(f"({count} puzzles per size, {source}; greedy decoding)")
+    return "\n".join(lines)
+
+
+# --- The run ---------------------------------------------------------------------------------------------------
+
+def main(argv: list[str] | None = None) -> dict | None:
+    """Train the stages asked for (all three by default) and evaluate before and after. The flags are read again for
+    each stage, over that stage's settings. Returns the table's numbers (None with --skip_eval)."""
+    curriculum, rest = parse_curriculum(argv)
+    stages = [stage_settings(n, curriculum, rest) for n in ([curriculum.stage] if curriculum.stage else STAGES)]
+    root = os.path.dirname(stages[0].training_args.output_dir)
+    stages = stages_to_train(stages)
+    if not stages:
+        print(f"[train] every stage has its adapter in {root}: nothing to resume")
+        return None
+    first, last = stages[0], stages[-1]
+    previous = os.path.join(root, f"stage-{first.number - 1}", "adapter")
+    if first.number > 1 and not os.path.isfile(os.path.join(previous, "adapter_config.json")):
+        raise RecipeError(f"stage {first.number} starts from stage {first.number - 1}'s adapter, and there is none "
+                          f"at {previous}: train stage {first.number - 1} first")
+    resuming = resume_checkpoint(first.training_args) is not None
+    args = first.args
+    eval_set = curriculum.kk_test_dir or "generated"
+    sets = None if args.skip_eval else load_eval_sets(args, curriculum.kk_test_dir)
+
+    model, tokenizer = load_model(args, fast_inference=first.training_args.use_vllm)
+    before_path = os.path.join(root, "eval_before.json")
+    before = read_evaluation(before_path, eval_set)
+    if sets and first.number == 1 and not (resuming and before):
+        before = evaluate_by_size(before_path, eval_set, model, tokenizer, sets, first, desc="eval before")
+
+    for stage in stages:
+        if stage.number > 1:
+            start_from(model, os.path.join(root, f"stage-{stage.number - 1}", "adapter"), stage.args)
+        t = stage.training_args
+        anneal = f" -> {stage.final_temperature}" if stage.final_temperature is not None else ""
+        prompts = t.per_device_train_batch_size * t.gradient_accumulation_steps // t.num_generations
+        print(f"[stage {stage.number}] {stage.people}-person puzzles, {t.max_steps} steps of {prompts} prompts x "
+              f"{t.num_generations} completions, temperature {t.temperature}{anneal}, learning rate "
+              f"{t.learning_rate:g} -> {t.output_dir}")
+        adapter_dir = train(stage_trainer(model, tokenizer, stage), stage.args, t)
+
+    if sets is None:
+        return None
+    label = f"after stage {last.number}"
+    after = evaluate_by_size(os.path.join(last.training_args.output_dir, "eval_after.json"), eval_set, model,
+                             tokenizer, sets, last, lora_path=adapter_dir, desc="eval after")
+    report = {"eval_set": eval_set, "before": accuracies(before), "after": accuracies(after),
+              "after_stage": last.number, "published_5ppl": [p / 100 for p in TASK.published]}
+    with open(os.path.join(root, "kk_results.json"), "w") as f:
+        json.dump(report, f, indent=1)
+    print(accuracy_table(before, after, label, eval_set))
+    return report
+
+
+if __name__ == "__main__":
+    one_line_errors(main)

@@ -1,0 +1,245 @@
+"""Benchmark: each recipe's real GRPO settings for a few steps, on a random-weight model of the recipe's shape, through
+the recipe's engine (Unsloth 4-bit LoRA; vLLM generation when installed) and through plain TRL + PEFT (bf16 LoRA,
+Hugging Face generation), side by side in one run. Writes a markdown table (BENCHMARKS.md).
+
+    make bench                                         # every recipe, capped at 24 GB as on an RTX 3090
+    make bench ARGS="--recipes gsm8k_0_5b --steps 5"   # one recipe, more steps
+    make bench ARGS="--memory_gb 0"                    # no cap
+
+Seconds per step is the median of the steps after the first (the first one compiles and warms up). The generation
+share is the time in the trainer's generation call over the step time; generated tokens per second count every
+completion token. Random weights never stop early, so every completion runs to the recipe's length limit: the worst
+case. Peak GPU memory is what the device had in use at its highest (CUDA context and vLLM included), sampled every
+0.1 s. Each engine runs in its own process, so Unsloth's patches never reach the plain TRL run.
+"""
+
+import argparse
+import datetime
+import importlib
+import importlib.metadata
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+SHAPES = {"gsm8k_0_5b": "qwen2.5-0.5b", "gsm8k_1_5b": "qwen2.5-1.5b"}  # recipe -> the shape of its model
+ENGINE_NAMES = {"unsloth": "Unsloth 4-bit LoRA", "trl": "plain TRL + PEFT, bf16 LoRA"}
+PACKAGES = ("torch", "transformers", "trl", "unsloth", "peft", "bitsandbytes", "vllm")
+
+
+# --- One engine, one recipe: runs in its own process -------------------------------------------------------------
+
+class MemoryPeak:
+    """The most GPU memory in use on the device (every allocator, the CUDA context), sampled in a thread."""
+
+    def __init__(self, interval: float = 0.1):
+        import torch
+        self.torch, self.interval, self.peak, self._stop = torch, interval, 0, threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self):
+        while not self._stop.is_set():
+            free, total = self.torch.cuda.mem_get_info()
+            self.peak = max(self.peak, total - free)
+            self._stop.wait(self.interval)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+def worker(recipe_name: str, engine: str, model: str, steps: int, memory_gb: float, result: str,
+           recipe_flags: list[str]) -> None:
+    os.environ["GRPO_ENGINE"] = engine  # read by recipes.common on import, which imports Unsloth first
+    settings = {k: v for k, v in os.environ.items() if k.startswith(("UNSLOTH_", "TORCHDYNAMO_"))}  # the user's
+    from recipes import common
+    import torch
+    from transformers import TrainerCallback
+    from trl import GRPOTrainer
+
+    recipe = importlib.import_module(f"recipes.{recipe_name}")
+    with tempfile.TemporaryDirectory() as out:
+        args, training_args = common.parse_args(recipe.DEFAULTS, [
+            "--model", model, "--max_steps", str(steps), "--output_dir", out, "--save_strategy", "no",
+            "--logging_steps", "1", "--skip_eval", *recipe_flags])
+        if engine == "trl":  # the baseline: bf16 LoRA, Hugging Face generation
+            args.load_in_4bit, training_args.use_vllm = False, False
+        gpu = torch.cuda.is_available()
+        total = torch.cuda.mem_get_info()[1] if gpu else 0
+        if gpu and memory_gb:
+            share = min(1.0, memory_gb * 2**30 / total)
+            torch.cuda.set_per_process_memory_fraction(share)  # PyTorch's allocator; vLLM's share scales with it
+            args.gpu_memory_utilization *= share
+
+        steps_log = []
+
+        class StepTimer(TrainerCallback):
+            def on_step_begin(self, *_, **__):
+                if gpu:
+                    torch.cuda.synchronize()
+                steps_log.append({"start": time.perf_counter(), "generate": 0.0, "tokens": 0})
+
+            def on_step_end(self, *_, **__):
+                if gpu:
+                    torch.cuda.synchronize()
+                steps_log[-1]["time"] = time.perf_counter() - steps_log[-1]["start"]
+
+        peak = MemoryPeak() if gpu else None
+        if peak:
+            peak.__enter__()
+        try:
+            model_, tokenizer = common.load_model(args, fast_inference=training_args.use_vllm)
+            train_set, _ = recipe.load_data(args, tokenizer)
+            trainer = GRPOTrainer(model=model_, processing_class=tokenizer, reward_funcs=recipe.REWARDS,
+                                  args=training_args, train_dataset=train_set, callbacks=[StepTimer()])
+            generate = trainer._generate_single_turn
+
+            def timed_generate(*a, **k):
+                start = time.perf_counter()
+                completion_ids, logprobs = generate(*a, **k)
+                steps_log[-1]["generate"] += time.perf_counter() - start
+                steps_log[-1]["tokens"] += sum(len(ids) for ids in completion_ids)
+                return completion_ids, logprobs
+
+            trainer._generate_single_turn = timed_generate
+            trainer.train()
+        finally:
+            if peak:
+                peak.__exit__()
+        versions = {}
+        for name in PACKAGES:  # read from the installed metadata: importing Unsloth here would patch TRL
+            try:
+                versions[name] = importlib.metadata.version(name)
+            except importlib.metadata.PackageNotFoundError:
+                pass
+        Path(result).write_text(json.dumps({
+            "recipe": recipe_name, "engine": engine, "unsloth": common.USE_UNSLOTH,
+            "vllm": bool(training_args.use_vllm),
+            "steps": [{k: v for k, v in s.items() if k != "start"} for s in steps_log],
+            "completions_per_step": training_args.per_device_train_batch_size
+            * training_args.gradient_accumulation_steps, "max_completion_length": training_args.max_completion_length,
+            "peak_device_gb": peak.peak / 2**30 if peak else None,
+            "peak_reserved_gb": torch.cuda.max_memory_reserved() / 2**30 if gpu else None,
+            "gpu": torch.cuda.get_device_name() if gpu else "none (CPU)", "gpu_total_gb": total / 2**30,
+            "memory_cap_gb": memory_gb if gpu and memory_gb else None, "versions": versions,
+            "settings": settings},
+            indent=1))
+
+
+# --- The whole benchmark: builds the models, runs the workers, writes the table -----------------------------------
+
+def summarise(run: dict) -> dict:
+    """Median seconds per step after the first, generation share and tokens per second over those steps."""
+    steady = run["steps"][1:] or run["steps"]
+    seconds = sum(s["time"] for s in steady)
+    generating = sum(s["generate"] for s in steady)
+    return {"step": statistics.median(s["time"] for s in steady), "n": len(steady),
+            "first": run["steps"][0]["time"], "share": generating / seconds if seconds else 0.0,
+            "tokens_per_s": sum(s["tokens"] for s in steady) / generating if generating else 0.0}
+
+
+def engine_label(run: dict) -> str:
+    if run["engine"] == "unsloth" and not run["unsloth"]:
+        return "transformers + PEFT 4-bit LoRA (no CUDA, so no Unsloth), HF generation"
+    label = ENGINE_NAMES[run["engine"]] + (", vLLM generation" if run["vllm"] else ", HF generation")
+    return label + "".join(f", `{k}={v}`" for k, v in sorted(run.get("settings", {}).items()))
+
+
+def table(runs: list[dict], failures: list[str], command: str) -> str:
+    first = runs[0] if runs else {}
+    cap = first.get("memory_cap_gb")
+    lines = [
+        "# Benchmarks", "",
+        f"Made by `{command}` on {datetime.date.today()}: one {first.get('gpu', '?')} "
+        f"({first.get('gpu_total_gb', 0):.0f} GB), " + (f"capped at {cap:g} GB per process as on an RTX 3090."
+                                                          if cap else "no memory cap."),
+        "Versions: " + ", ".join(f"{k} {v}" for k, v in first.get("versions", {}).items()) + ".", "",
+        "Random weights with each recipe's model shape, at the recipe's own settings; every completion runs to the "
+        "length limit. Seconds per step: the median of the steps after the first (warm-up, shown apart).", "",
+        "| recipe | engine | completions × tokens a step | s / step | first step (s) | generation share "
+        "| generated tokens/s | peak GPU memory | speed-up vs plain TRL |",
+        "|---|---|---|---|---|---|---|---|---|"]
+    baseline = {r["recipe"]: summarise(r)["step"] for r in runs if r["engine"] == "trl"}
+    for r in runs:
+        s = summarise(r)
+        engine = engine_label(r)
+        memory = "-" if r["peak_device_gb"] is None else f"{r['peak_device_gb']:.1f} GB"
+        if cap and r["peak_device_gb"] is not None:
+            memory += f" ({cap - r['peak_device_gb']:.1f} GB to spare)"
+        speedup = f"{baseline[r['recipe']] / s['step']:.1f}×" if r["recipe"] in baseline else "-"
+        lines.append(f"| {r['recipe']} | {engine} | {r['completions_per_step']} × {r['max_completion_length']} "
+                     f"| {s['step']:.1f} (median of {s['n']}) | {s['first']:.1f} | {100 * s['share']:.0f} % "
+                     f"| {s['tokens_per_s']:.0f} | {memory} | {speedup} |")
+    lines += [f"- failed: {f}" for f in failures]
+    return "\n".join(lines) + "\n"
+
+
+def build_model(recipe: str, dataset: str, cache: Path) -> None:
+    """A random-weight model of the recipe's shape, its tokenizer trained on the dataset's questions."""
+    import random_model
+    from data.gsm8k import load_split
+
+    random_model.build(SHAPES[recipe], cache / SHAPES[recipe], list(load_split(dataset, "train")["question"]))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--recipes", nargs="+", default=list(SHAPES), choices=list(SHAPES))
+    parser.add_argument("--engines", nargs="+", default=list(ENGINE_NAMES), choices=list(ENGINE_NAMES))
+    parser.add_argument("--steps", type=int, default=4, help="GRPO steps a run: the first is warm-up (default 4)")
+    parser.add_argument("--memory_gb", type=float, default=24, help="GPU memory cap per process; 0: none")
+    parser.add_argument("--dataset_name", default="openai/gsm8k", help="GSM8K: hub id, folder or JSONL file")
+    parser.add_argument("--model", help="Use this model for every recipe instead of a random one of its shape")
+    parser.add_argument("--cache", type=Path, default=ROOT / ".cache" / "bench", help="Where random models are kept")
+    parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
+    parser.add_argument("--runs", type=Path, help="Also keep each run's raw timings here (JSON)")
+    parser.add_argument("recipe_flags", nargs=argparse.REMAINDER, help="after --: flags for every recipe")
+    a = parser.parse_args(argv)
+    flags = [f for f in a.recipe_flags if f != "--"] + ["--dataset_name", a.dataset_name]
+
+    runs, failures = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for recipe in a.recipes:
+            model = a.model or str(a.cache / SHAPES[recipe])
+            if not a.model and not (Path(model) / "config.json").is_file():  # in its own process: no GPU memory here
+                subprocess.run([sys.executable, __file__, "--build", recipe, a.dataset_name, str(a.cache)], check=True)
+            for engine in a.engines:
+                result = Path(tmp) / f"{recipe}-{engine}.json"
+                print(f"[bench] {recipe} / {engine}: {a.steps} steps", flush=True)
+                proc = subprocess.run([sys.executable, __file__, "--worker", recipe, engine, model, str(a.steps),
+                                       str(a.memory_gb), str(result), *flags], cwd=ROOT)
+                if proc.returncode or not result.is_file():
+                    failures.append(f"{recipe} / {engine}: exit status {proc.returncode} (see the log above)")
+                    continue
+                runs.append(json.loads(result.read_text()))
+                s = summarise(runs[-1])
+                print(f"[bench] {recipe} / {engine}: {s['step']:.2f} s/step, {100 * s['share']:.0f} % generating, "
+                      f"{s['tokens_per_s']:.0f} tokens/s, peak {runs[-1]['peak_device_gb'] or 0:.2f} GB", flush=True)
+    if a.runs:
+        a.runs.write_text(json.dumps(runs, indent=1))
+    command = "make bench" + (f' ARGS="{" ".join(argv)}"' if argv else "")
+    a.output.write_text(table(runs, failures, command))
+    print(f"[bench] wrote {a.output}" + (f"; failed: {'; '.join(failures)}" if failures else ""))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--build":
+        build_model(sys.argv[2], sys.argv[3], Path(sys.argv[4]))
+    elif len(sys.argv) > 1 and sys.argv[1] == "--worker":
+        recipe_, engine_, model_, steps_, memory_, result_, *flags_ = sys.argv[2:]
+        worker(recipe_, engine_, model_, int(steps_), float(memory_), result_, flags_)
+    else:
+        sys.exit(main(sys.argv[1:]))
