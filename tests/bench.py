@@ -1,10 +1,12 @@
-"""Benchmark: each recipe's real GRPO settings for a few steps, on a random-weight model of the recipe's shape, through
-the recipe's engine (Unsloth 4-bit LoRA; vLLM generation when installed) and through plain TRL + PEFT (bf16 LoRA,
-Hugging Face generation), side by side in one run. Writes a markdown table (BENCHMARKS.md).
+"""Benchmark: each recipe's real GRPO settings for a few steps, on a random-weight model of the recipe's shape,
+through the recipe's engine (Unsloth 4-bit LoRA; vLLM generation when installed) and through plain TRL + PEFT (bf16
+LoRA, Hugging Face generation), side by side in one run. Writes a markdown table (BENCHMARKS.md). A staged recipe is
+benchmarked stage by stage: `knights_knaves_7b:2` is its stage 2.
 
     make bench                                         # every recipe, capped at 24 GB as on an RTX 3090
     make bench ARGS="--recipes gsm8k_0_5b --steps 5"   # one recipe, more steps
     make bench ARGS="--memory_gb 0"                    # no cap
+    make bench ARGS="--recipes gsm8k_1_5b -- --max_completion_length 256"   # after --: flags for the recipes
 
 Seconds per step is the median of the steps after the first (the first one compiles and warms up). The generation
 share is the time in the trainer's generation call over the step time; generated tokens per second count every
@@ -30,7 +32,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-SHAPES = {"gsm8k_0_5b": "qwen2.5-0.5b", "gsm8k_1_5b": "qwen2.5-1.5b"}  # recipe -> the shape of its model
+# What is benchmarked: a recipe, or one stage of a staged recipe ("recipe:N"), and the shape of its model
+SHAPES = {"gsm8k_0_5b": "qwen2.5-0.5b", "gsm8k_1_5b": "qwen2.5-1.5b", "knights_knaves_7b:1": "qwen2.5-7b",
+          "knights_knaves_7b:2": "qwen2.5-7b", "knights_knaves_7b:3": "qwen2.5-7b"}
 ENGINE_NAMES = {"unsloth": "Unsloth 4-bit LoRA", "trl": "plain TRL + PEFT, bf16 LoRA"}
 PACKAGES = ("torch", "transformers", "trl", "unsloth", "peft", "bitsandbytes", "vllm")
 
@@ -69,11 +73,24 @@ def worker(recipe_name: str, engine: str, model: str, steps: int, memory_gb: flo
     from transformers import TrainerCallback
     from trl import GRPOTrainer
 
-    recipe = importlib.import_module(f"recipes.{recipe_name}")
+    name, _, stage = recipe_name.partition(":")
+    recipe = importlib.import_module(f"recipes.{name}")
     with tempfile.TemporaryDirectory() as out:
-        args, training_args = common.parse_args(recipe.DEFAULTS, [
-            "--model", model, "--max_steps", str(steps), "--output_dir", out, "--save_strategy", "no",
-            "--logging_steps", "1", "--skip_eval", *recipe_flags])
+        argv = ["--model", model, "--max_steps", str(steps), "--output_dir", out, "--save_strategy", "no",
+                "--logging_steps", "1", "--skip_eval", *recipe_flags]
+        if stage:  # the stage's settings and trainer (its data, rewards and callbacks), as the recipe builds them
+            curriculum, argv = recipe.parse_curriculum(argv)
+            stage_setup = recipe.stage_settings(int(stage), curriculum, argv)
+            args, training_args = stage_setup.args, stage_setup.training_args
+
+            def build_trainer(model_, tokenizer):
+                return recipe.stage_trainer(model_, tokenizer, stage_setup)
+        else:
+            args, training_args = common.parse_args(recipe.DEFAULTS, argv)
+
+            def build_trainer(model_, tokenizer):
+                return GRPOTrainer(model=model_, processing_class=tokenizer, reward_funcs=recipe.REWARDS,
+                                   args=training_args, train_dataset=recipe.load_data(args, tokenizer)[0])
         if engine == "trl":  # the baseline: bf16 LoRA, Hugging Face generation
             args.load_in_4bit, training_args.use_vllm = False, False
         gpu = torch.cuda.is_available()
@@ -101,9 +118,8 @@ def worker(recipe_name: str, engine: str, model: str, steps: int, memory_gb: flo
             peak.__enter__()
         try:
             model_, tokenizer = common.load_model(args, fast_inference=training_args.use_vllm)
-            train_set, _ = recipe.load_data(args, tokenizer)
-            trainer = GRPOTrainer(model=model_, processing_class=tokenizer, reward_funcs=recipe.REWARDS,
-                                  args=training_args, train_dataset=train_set, callbacks=[StepTimer()])
+            trainer = build_trainer(model_, tokenizer)
+            trainer.add_callback(StepTimer())
             generate = trainer._generate_single_turn
 
             def timed_generate(*a, **k):
@@ -130,6 +146,7 @@ def worker(recipe_name: str, engine: str, model: str, steps: int, memory_gb: flo
             "steps": [{k: v for k, v in s.items() if k != "start"} for s in steps_log],
             "completions_per_step": training_args.per_device_train_batch_size
             * training_args.gradient_accumulation_steps, "max_completion_length": training_args.max_completion_length,
+            "num_generations": training_args.num_generations, "learning_rate": training_args.learning_rate,
             "peak_device_gb": peak.peak / 2**30 if peak else None,
             "peak_reserved_gb": torch.cuda.max_memory_reserved() / 2**30 if gpu else None,
             "gpu": torch.cuda.get_device_name() if gpu else "none (CPU)", "gpu_total_gb": total / 2**30,
@@ -186,12 +203,23 @@ def table(runs: list[dict], failures: list[str], command: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def build_model(recipe: str, dataset: str, cache: Path) -> None:
-    """A random-weight model of the recipe's shape, its tokenizer trained on the dataset's questions."""
-    import random_model
-    from data.gsm8k import load_split
+def model_dir(recipe: str, cache: Path) -> Path:
+    """Where the random model for `recipe` is kept: one per shape and task (its tokenizer is trained on the task)."""
+    return cache / f"{SHAPES[recipe]}-{recipe.split(':')[0].split('_')[0]}"
 
-    random_model.build(SHAPES[recipe], cache / SHAPES[recipe], list(load_split(dataset, "train")["question"]))
+
+def build_model(recipe: str, dataset: str, cache: Path) -> None:
+    """A random-weight model of the recipe's shape, its tokenizer trained on the task's text, so that prompts have
+    about their real length in tokens."""
+    import random_model
+
+    if recipe.startswith("knights_knaves"):
+        from data import knights_knaves
+        texts = [knights_knaves.SYSTEM_PROMPT, *knights_knaves.generate(2000, 5, seed=1)["quiz"]]
+    else:
+        from data.gsm8k import load_split
+        texts = list(load_split(dataset, "train")["question"])
+    random_model.build(SHAPES[recipe], model_dir(recipe, cache), texts)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -212,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     runs, failures = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for recipe in a.recipes:
-            model = a.model or str(a.cache / SHAPES[recipe])
+            model = a.model or str(model_dir(recipe, a.cache))
             if not a.model and not (Path(model) / "config.json").is_file():  # in its own process: no GPU memory here
                 subprocess.run([sys.executable, __file__, "--build", recipe, a.dataset_name, str(a.cache)], check=True)
             for engine in a.engines:
