@@ -4,21 +4,41 @@ before/after evaluation. A recipe supplies its data, rewards, system prompt and 
 On a CUDA GPU the model is Unsloth's (4-bit, LoRA, vLLM generation when vllm is installed). Without one, the same
 LoRA is built with transformers + PEFT (bitsandbytes 4-bit on the CPU), which is what the tests run.
 `GRPO_ENGINE=trl` picks the transformers + PEFT model on a GPU too (plain TRL, no Unsloth): the benchmark's baseline.
+
+Under `accelerate launch` with several processes (recipes/launch.py, `make <recipe> GPUS=N`), the engine is plain TRL:
+each process loads the bf16 model onto its own GPU, accelerate shards it (FSDP2, DeepSpeed ZeRO-3) or copies it
+(DDP), the evaluation is split between the processes, and only the first process prints and writes files.
 """
 
+import contextlib
 import importlib.util
 import json
 import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import torch
+# Set by `accelerate launch` (torchrun) in each process of a multi-process run.
+NUM_PROCESSES = int(os.environ.get("WORLD_SIZE", "1"))
+LOCAL_RANK = int(os.environ.get("LOCAL_RANK", "0"))
+IS_MAIN_PROCESS = int(os.environ.get("RANK", "0")) == 0
+USES_DEEPSPEED = os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() == "true"
+SHARDED = USES_DEEPSPEED or os.environ.get("ACCELERATE_USE_FSDP", "false").lower() == "true"
+DISTRIBUTED = NUM_PROCESSES > 1 or SHARDED  # under accelerate: sharded, or on several processes
+if not IS_MAIN_PROCESS:  # one copy of the output, the first process's (set before tqdm loads; errors still show)
+    os.environ["TQDM_DISABLE"] = "1"
+    sys.stdout = open(os.devnull, "w")
+
+import torch  # noqa: E402
 
 HAS_CUDA = torch.cuda.is_available()
+
 ENGINES = ("unsloth", "trl")
-ENGINE = os.environ.get("GRPO_ENGINE", "unsloth")
+ENGINE = os.environ.get("GRPO_ENGINE", "trl" if DISTRIBUTED else "unsloth")
 if ENGINE not in ENGINES:
     raise SystemExit(f"error: GRPO_ENGINE={ENGINE!r} is not one of {', '.join(ENGINES)}")
+if ENGINE == "unsloth" and DISTRIBUTED and HAS_CUDA:
+    raise SystemExit("error: Unsloth trains on one GPU without accelerate: launch with GRPO_ENGINE=trl")
 USE_UNSLOTH = HAS_CUDA and ENGINE == "unsloth"  # Unsloth needs CUDA: without it, transformers + PEFT
 if USE_UNSLOTH:
     import unsloth  # noqa: F401  (before trl and transformers: Unsloth patches them on import)
@@ -27,7 +47,9 @@ from tqdm.auto import tqdm  # noqa: E402
 from transformers.trainer_utils import get_last_checkpoint  # noqa: E402
 from trl import GRPOConfig, TrlParser  # noqa: E402
 
-HAS_VLLM = USE_UNSLOTH and importlib.util.find_spec("vllm") is not None  # generation through Unsloth's vLLM
+VLLM_INSTALLED = importlib.util.find_spec("vllm") is not None
+HAS_VLLM = USE_UNSLOTH and VLLM_INSTALLED  # generation through Unsloth's vLLM
+TRL_VLLM = ENGINE == "trl" and HAS_CUDA and VLLM_INSTALLED  # TRL's own vLLM: a `trl vllm-serve` server or colocated
 LORA_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
@@ -45,6 +67,8 @@ class RecipeArguments:
     max_seq_length: int = field(default=1024, metadata={"help": "Longest prompt + completion, in tokens."})
     max_prompt_tokens: int = field(default=256, metadata={"help": "Longer prompts are dropped from the data."})
     load_in_4bit: bool = True
+    full_finetune: bool = field(default=False, metadata={
+        "help": "Train every weight (bf16 on a GPU, no 4-bit) instead of a LoRA: GRPO_ENGINE=trl or accelerate."})
     lora_r: int = 32
     lora_alpha: int = 64
     lora_target_modules: list[str] = field(default_factory=lambda: list(LORA_MODULES))
@@ -73,10 +97,23 @@ def parse_args(defaults: dict, argv: list[str] | None = None) -> tuple[RecipeArg
     merged = {"use_vllm": HAS_VLLM, "report_to": "none", **defaults}
     if not HAS_CUDA:
         merged.update(bf16=False, optim="adamw_torch")  # bf16 and paged 8-bit Adam need a GPU
+    if DISTRIBUTED:
+        merged.update(load_in_4bit=False)  # accelerate shards or copies the bf16 weights
     parser.set_defaults(**merged)
     args, training_args = parser.parse_args_and_config(args=argv)
-    if training_args.use_vllm and not HAS_VLLM:
-        raise RecipeError("--use_vllm needs a CUDA GPU, the vllm package and Unsloth (not GRPO_ENGINE=trl)")
+    if args.full_finetune:
+        args.load_in_4bit = False
+        if USE_UNSLOTH:
+            raise RecipeError("--full_finetune needs GRPO_ENGINE=trl: the Unsloth path trains a LoRA")
+        if args.save_merged:
+            raise RecipeError("--save_merged merges a LoRA: a --full_finetune run saves the whole model already")
+    if DISTRIBUTED and args.load_in_4bit:
+        raise RecipeError("--load_in_4bit is for one GPU: under accelerate (several GPUs, FSDP2, ZeRO-3) the "
+                          "recipes train the bf16 weights")
+    if training_args.use_vllm and not (HAS_VLLM or TRL_VLLM):
+        raise RecipeError("--use_vllm needs a CUDA GPU and the vllm package (pip install -r requirements.txt)")
+    if training_args.use_vllm and TRL_VLLM and args.load_in_4bit:
+        raise RecipeError("TRL's vLLM generation takes 16-bit weights: add --load_in_4bit false")
     return args, training_args
 
 
@@ -107,29 +144,43 @@ def load_model(args: RecipeArguments, fast_inference: bool = False):
 
 
 def _load_peft_model(args: RecipeArguments):
-    """The same LoRA through transformers + PEFT: fp32 on a CPU, bf16 on a GPU; bitsandbytes NF4 with load_in_4bit."""
+    """The same LoRA through transformers + PEFT: fp32 on a CPU, bf16 on a GPU; bitsandbytes NF4 with load_in_4bit.
+    With --full_finetune, the model itself, every weight trainable."""
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
 
-    if HAS_CUDA:
+    if DISTRIBUTED:
+        print(f"[model] accelerate, processes: {NUM_PROCESSES}; transformers + PEFT, Hugging Face generation")
+    elif HAS_CUDA:
         print("[model] GRPO_ENGINE=trl: transformers + PEFT, Hugging Face generation (no Unsloth)")
     else:
         print("[model] no CUDA GPU: transformers + PEFT on the CPU instead of Unsloth (fine for tests and tiny models)")
     dtype = torch.bfloat16 if HAS_CUDA else torch.float32
     quantization = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
                                       bnb_4bit_compute_dtype=dtype) if args.load_in_4bit else None
+    if not HAS_CUDA or USES_DEEPSPEED:
+        device_map = None  # the CPU; or ZeRO-3, which partitions the weights between the GPUs as they load
+    elif DISTRIBUTED:
+        device_map = {"": LOCAL_RANK}  # the whole model on this process's GPU; FSDP2 shards it when training starts
+    else:
+        device_map = "cuda"
     model = AutoModelForCausalLM.from_pretrained(args.model, dtype=dtype, quantization_config=quantization,
-                                                 device_map="cuda" if HAS_CUDA else None)
+                                                 device_map=device_map)
     for module in model.modules():
         # bitsandbytes 0.50 repacks 4-bit weights for fast CPU inference the first time the model generates in eval
         # mode, and training on the repacked weights then fails: keep the plain format.
         if hasattr(module, "support_avx512bf16_for_cpu"):
             module.support_avx512bf16_for_cpu = False
     tokenizer = AutoTokenizer.from_pretrained(args.model)
+    if args.full_finetune:
+        print("[model] full fine-tuning: every weight trains, no LoRA")
+        return model, tokenizer
     torch.manual_seed(args.lora_random_state)
     lora = LoraConfig(r=args.lora_r, lora_alpha=args.lora_alpha, target_modules=args.lora_target_modules,
                       task_type="CAUSAL_LM")
-    return get_peft_model(model, lora), tokenizer
+    # ZeRO-3 gathers a module's weights into one buffer of one dtype: keep the LoRA in bf16 beside the bf16 weights
+    # (PEFT would make it fp32), as TRL does when it builds the LoRA itself.
+    return get_peft_model(model, lora, autocast_adapter_dtype=not USES_DEEPSPEED), tokenizer
 
 
 def resume_checkpoint(training_args: GRPOConfig) -> str | None:
@@ -156,18 +207,41 @@ def train(trainer, args: RecipeArguments, training_args: GRPOConfig) -> str:
     trainer.train(resume_from_checkpoint=checkpoint)
 
     if HAS_CUDA:
-        print(f"[train] peak GPU memory: {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB allocated, "
-              f"{torch.cuda.max_memory_reserved() / 2**30:.2f} GiB reserved by PyTorch")
+        print_peak_memory()
     out = training_args.output_dir
-    adapter_dir = os.path.join(out, "adapter")
-    trainer.model.save_pretrained(adapter_dir)
-    trainer.processing_class.save_pretrained(adapter_dir)
-    with open(os.path.join(out, "log_history.json"), "w") as f:
-        json.dump(trainer.state.log_history, f, indent=1)
-    print(f"[train] LoRA adapter saved to {adapter_dir}")
-    if args.save_merged:
+    adapter_dir = os.path.join(out, "model" if args.full_finetune else "adapter")
+    if DISTRIBUTED:
+        trainer.save_model(adapter_dir)  # gathers sharded weights (FSDP2, ZeRO-3); the first process writes
+    else:
+        trainer.model.save_pretrained(adapter_dir)
+        trainer.processing_class.save_pretrained(adapter_dir)
+    write_json(os.path.join(out, "log_history.json"), trainer.state.log_history)
+    if NUM_PROCESSES > 1:
+        torch.distributed.barrier()  # the other processes may read the saved files next (the next stage's start)
+    print(f"[train] {'model' if args.full_finetune else 'LoRA adapter'} saved to {adapter_dir}")
+    if args.save_merged and IS_MAIN_PROCESS:
         save_merged(args.model, adapter_dir, os.path.join(out, "merged-16bit"))
     return adapter_dir
+
+
+def print_peak_memory() -> None:
+    """The most GPU memory PyTorch held during the run: on each GPU, when there are several."""
+    peak = (torch.cuda.max_memory_allocated() / 2**30, torch.cuda.max_memory_reserved() / 2**30)
+    if NUM_PROCESSES == 1:
+        print(f"[train] peak GPU memory: {peak[0]:.2f} GiB allocated, {peak[1]:.2f} GiB reserved by PyTorch")
+        return
+    peaks = gather(peak)
+    print("[train] peak GPU memory per process, GiB allocated / reserved by PyTorch: "
+          + ", ".join(f"{rank}: {a:.2f} / {r:.2f}" for rank, (a, r) in enumerate(peaks)))
+
+
+def write_json(path: str, data) -> None:
+    """`data` as JSON at `path`, written by the first process only."""
+    if not IS_MAIN_PROCESS:
+        return
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(data, f, indent=1)
 
 
 def save_merged(base_model: str, adapter_dir: str, out_dir: str) -> None:
@@ -228,10 +302,47 @@ def _hf_generate(model, tokenizer, texts, max_new_tokens, batch_size, desc):
     return completions, lengths
 
 
+def generate_shared(model, tokenizer, prompts: list, max_new_tokens: int, batch_size: int,
+                    lora_path: str | None = None, desc: str = "eval") -> tuple[list[str], list[int]]:
+    """`generate`, with the prompts split between the processes of a multi-process run and the completions gathered
+    back in order on every process. Each process gets as many prompts (the last prompt fills up the last share), so
+    that under FSDP2 and ZeRO-3, where every forward pass is a collective operation, all run as many batches."""
+    if not DISTRIBUTED:
+        return generate(model, tokenizer, prompts, max_new_tokens, batch_size, lora_path, desc)
+    prompts = list(prompts)
+    share = -(-len(prompts) // NUM_PROCESSES)
+    rank = int(os.environ.get("RANK", "0"))
+    padded = prompts + prompts[-1:] * (share * NUM_PROCESSES - len(prompts))
+    with _whole_weights(model):
+        texts, lengths = generate(model, tokenizer, padded[rank * share:(rank + 1) * share], max_new_tokens,
+                                  batch_size, lora_path, desc)
+    gathered = [pair for part in gather(list(zip(texts, lengths))) for pair in part][:len(prompts)]
+    return [text for text, _ in gathered], [n for _, n in gathered]
+
+
+def gather(value) -> list:
+    """`value` from every process of a multi-process run, in process order."""
+    if NUM_PROCESSES == 1:
+        return [value]
+    values = [None] * NUM_PROCESSES
+    torch.distributed.all_gather_object(values, value)
+    return values
+
+
+def _whole_weights(model):
+    """ZeRO-3 keeps a slice of each weight on each GPU: gather them for generation (as TRL does), or the model cannot
+    run before training. FSDP2 gathers its shards itself, layer by layer."""
+    if not USES_DEEPSPEED:
+        return contextlib.nullcontext()
+    import deepspeed
+    return deepspeed.zero.GatheredParameters(list(model.parameters()))
+
+
 def evaluate(model, tokenizer, dataset, task: Task, max_new_tokens: int, batch_size: int = 64,
              lora_path: str | None = None, desc: str = "eval") -> dict:
     """Accuracy, format compliance and mean completion length over `dataset` (`prompt` and `answer` columns)."""
-    completions, lengths = generate(model, tokenizer, dataset["prompt"], max_new_tokens, batch_size, lora_path, desc)
+    completions, lengths = generate_shared(model, tokenizer, dataset["prompt"], max_new_tokens, batch_size,
+                                           lora_path, desc)
     records = [{"question": row.get("question"), "gold": row["answer"], "completion": text, "tokens": n,
                 "correct": task.is_correct(text, row["answer"]), "format": task.follows_format(text)}
                for row, text, n in zip(dataset, completions, lengths)]
@@ -255,9 +366,7 @@ def evaluate_to_file(path: str, *eval_args, reuse: bool = False, **eval_kwargs) 
         with open(path) as f:
             return json.load(f)
     result = evaluate(*eval_args, **eval_kwargs)
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    with open(path, "w") as f:
-        json.dump(result, f, indent=1)
+    write_json(path, result)
     print(f"[eval] {result['task']}: accuracy {result['accuracy']:.2f} % on {result['n']} questions -> {path}")
     return result
 
@@ -298,9 +407,12 @@ def results_table(before: dict | None, after: dict | None, published: tuple[floa
 def one_line_errors(main: Callable, *args):
     """`main(*args)`, where a problem with the user's input ends the program with one line, not a traceback."""
     try:
-        return main(*args)
+        result = main(*args)
     except (RecipeError, FileNotFoundError, ValueError) as e:
         raise SystemExit(f"error: {e}") from None
+    if DISTRIBUTED and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()  # else the processes may abort on the way out
+    return result
 
 
 def run(main: Callable, defaults: dict) -> None:

@@ -4,6 +4,7 @@
     make kk-7b ARGS="--stage 2"                           # one stage; it starts from outputs/kk-7b/stage-1/adapter
     make kk-7b ARGS="--resume_from_checkpoint last"       # continue a stopped run where it stopped
     make kk-7b ARGS="--kk_test_dir ../shared/data/knights_knaves"  # evaluate on Logic-RL's test files
+    make kk-7b GPUS=4 ARGS="--stage 1"                    # on 4 GPUs (FSDP2): one stage a launch, then 2, then 3
 
 Published: 5-person test accuracy 0.20 -> 0.41 after about 400 steps on 4 A100s (GPT-4o: about 0.30); the mean
 response grew from 400 to 650 tokens.
@@ -52,8 +53,8 @@ import os
 import re
 from dataclasses import dataclass, field
 
-from recipes.common import (LORA_MODULES, RecipeArguments, RecipeError, Task, evaluate,  # first: imports Unsloth
-                            load_model, one_line_errors, parse_args, resume_checkpoint, train)
+from recipes.common import (LORA_MODULES, SHARDED, RecipeArguments, RecipeError, Task,  # first: imports Unsloth
+                            evaluate, load_model, one_line_errors, parse_args, resume_checkpoint, train, write_json)
 from peft import set_peft_model_state_dict  # noqa: E402
 from peft.utils import load_peft_weights  # noqa: E402
 from transformers import HfArgumentParser, TrainerCallback  # noqa: E402
@@ -288,9 +289,7 @@ def evaluate_by_size(path: str, eval_set: str, model, tokenizer, sets: dict, sta
                             stage.args.eval_batch_size, lora_path, desc=f"{desc} {size}")
              for size, rows in sets.items()}
     result = {"eval_set": eval_set, "sizes": sizes}
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    with open(path, "w") as f:
-        json.dump(result, f, indent=1)
+    write_json(path, result)
     print(f"[eval] {desc}: " + ", ".join(f"{s} {r['accuracy']:.0f} %" for s, r in sizes.items()) + f" -> {path}")
     return result
 
@@ -344,6 +343,12 @@ def main(argv: list[str] | None = None) -> dict | None:
     if not stages:
         print(f"[train] every stage has its adapter in {root}: nothing to resume")
         return None
+    if stages[0].args.full_finetune:
+        raise RecipeError("--full_finetune is not for this recipe: its stages hand LoRA adapters on to each other")
+    if SHARDED and len(stages) > 1:
+        # the next stage would load its adapter into, and add a reference adapter to, an already sharded model
+        raise RecipeError("with FSDP2 or ZeRO-3, a launch trains one stage: run --stage 1, then --stage 2, then "
+                          "--stage 3 (or use DDP, which trains all three in one launch)")
     first, last = stages[0], stages[-1]
     previous = os.path.join(root, f"stage-{first.number - 1}", "adapter")
     if first.number > 1 and not os.path.isfile(os.path.join(previous, "adapter_config.json")):
@@ -378,8 +383,7 @@ def main(argv: list[str] | None = None) -> dict | None:
                              tokenizer, sets, last, lora_path=adapter_dir, desc="eval after")
     report = {"eval_set": eval_set, "before": accuracies(before), "after": accuracies(after),
               "after_stage": last.number, "published_5ppl": [p / 100 for p in TASK.published]}
-    with open(os.path.join(root, "kk_results.json"), "w") as f:
-        json.dump(report, f, indent=1)
+    write_json(os.path.join(root, "kk_results.json"), report)
     print(accuracy_table(before, after, label, eval_set))
     return report
 

@@ -19,6 +19,7 @@ import argparse
 import datetime
 import importlib
 import importlib.metadata
+import inspect
 import json
 import os
 import statistics
@@ -34,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 # What is benchmarked: a recipe, or one stage of a staged recipe ("recipe:N"), and the shape of its model
 SHAPES = {"gsm8k_0_5b": "qwen2.5-0.5b", "gsm8k_1_5b": "qwen2.5-1.5b", "knights_knaves_7b:1": "qwen2.5-7b",
-          "knights_knaves_7b:2": "qwen2.5-7b", "knights_knaves_7b:3": "qwen2.5-7b"}
+          "knights_knaves_7b:2": "qwen2.5-7b", "knights_knaves_7b:3": "qwen2.5-7b", "temporal_clue_14b": "qwen2.5-14b"}
 ENGINE_NAMES = {"unsloth": "Unsloth 4-bit LoRA", "trl": "plain TRL + PEFT, bf16 LoRA"}
 PACKAGES = ("torch", "transformers", "trl", "unsloth", "peft", "bitsandbytes", "vllm")
 
@@ -89,8 +90,12 @@ def worker(recipe_name: str, engine: str, model: str, steps: int, memory_gb: flo
             args, training_args = common.parse_args(recipe.DEFAULTS, argv)
 
             def build_trainer(model_, tokenizer):
+                kwargs = {}
+                if "puzzles" in inspect.signature(recipe.load_data).parameters:  # generated: what the steps use
+                    per_step = training_args.per_device_train_batch_size * training_args.gradient_accumulation_steps
+                    kwargs["puzzles"] = steps * max(per_step // training_args.num_generations, 1)
                 return GRPOTrainer(model=model_, processing_class=tokenizer, reward_funcs=recipe.REWARDS,
-                                   args=training_args, train_dataset=recipe.load_data(args, tokenizer)[0])
+                                   args=training_args, train_dataset=recipe.load_data(args, tokenizer, **kwargs)[0])
         if engine == "trl":  # the baseline: bf16 LoRA, Hugging Face generation
             args.load_in_4bit, training_args.use_vllm = False, False
         gpu = torch.cuda.is_available()
@@ -216,6 +221,9 @@ def build_model(recipe: str, dataset: str, cache: Path) -> None:
     if recipe.startswith("knights_knaves"):
         from data import knights_knaves
         texts = [knights_knaves.SYSTEM_PROMPT, *knights_knaves.generate(2000, 5, seed=1)["quiz"]]
+    elif recipe.startswith("temporal_clue"):
+        from data import temporal_clue
+        texts = [puzzle["prompt"] for puzzle in temporal_clue.generate(60, seed=1)]
     else:
         from data.gsm8k import load_split
         texts = list(load_split(dataset, "train")["question"])

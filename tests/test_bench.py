@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 import bench
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -52,17 +54,21 @@ def test_summary_leaves_out_the_warm_up_step():
     assert s["share"] == 6.0 / 9.0 and s["tokens_per_s"] == 600 / 6.0
 
 
-def test_bench_drives_one_stage_of_a_staged_recipe(tiny_model, tmp_path):
+@pytest.mark.parametrize("recipe, flags, learning_rate", [
+    ("knights_knaves_7b:3", ["--puzzles", "8"], 2e-7),  # one stage of a staged recipe: stage 3's settings
+    ("temporal_clue_14b", ["--eval_limit", "1"], 6e-6),  # generated data: only the puzzles the steps use
+], ids=["kk-stage-3", "temporal-clue"])
+def test_bench_drives_each_kind_of_recipe(recipe, flags, learning_rate, tiny_model, tmp_path):
     runs = tmp_path / "runs.json"
     done = subprocess.run(
-        [sys.executable, "tests/bench.py", "--recipes", "knights_knaves_7b:3", "--engines", "trl", "--steps", "2",
+        [sys.executable, "tests/bench.py", "--recipes", recipe, "--engines", "trl", "--steps", "2",
          "--model", tiny_model, "--output", str(tmp_path / "B.md"), "--runs", str(runs), "--",
          "--per_device_train_batch_size", "2", "--gradient_accumulation_steps", "2", "--num_generations", "2",
-         "--max_completion_length", "6", "--max_prompt_tokens", "4096", "--puzzles", "8"],
+         "--max_completion_length", "6", "--max_prompt_tokens", "8192", *flags],
         cwd=ROOT, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     assert done.returncode == 0, done.stderr[-2000:]
     [run] = json.loads(runs.read_text())
-    # stage 3's settings (its learning rate) under the flags given, and its two steps, each generating
-    assert run["recipe"] == "knights_knaves_7b:3" and run["learning_rate"] == 2e-7
+    # the recipe's own settings (its learning rate) under the flags given, and two steps, each generating
+    assert run["recipe"] == recipe and run["learning_rate"] == learning_rate
     assert run["completions_per_step"] == 4 and run["num_generations"] == 2
     assert len(run["steps"]) == 2 and all(s["tokens"] > 0 for s in run["steps"])

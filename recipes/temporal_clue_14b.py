@@ -1,0 +1,229 @@
+"""System D: Temporal Clue with Qwen2.5-14B-Instruct, after OpenPipe's GRPO run on its deduction puzzles.
+
+    make clue-14b                                                     # 100 steps of 8 puzzles x 8 answers
+    make clue-14b ARGS="--clue_test_dir ../shared/data/temporal_clue"  # also evaluate on the 128 public puzzles
+    make clue-14b ARGS="--max_completion_length 2048"                 # any GRPOConfig field or recipe flag
+
+Published: GRPO took Qwen2.5-14B and 32B from far behind to about Claude Sonnet 3.7 on OpenPipe's puzzles, the 14B
+with 16k-token sequences; accuracy rose as a power law of the steps before it degraded, and 16 training puzzles
+already gave +10-15 %. (Our source gives no exact accuracies, so the table has no published column.)
+
+OpenPipe fully fine-tuned on several GPUs (torchtune, vLLM); here a 4-bit LoRA trains on one 24 GB GPU. What maps
+onto GRPOConfig, and what does not:
+- A step: OpenPipe sampled 50 answers to each of 32 puzzles (1,600) for one update. Ours takes 8 answers to each of
+  8 puzzles (64), one sequence at a time (per_device_train_batch_size 1, 64 accumulation steps): 1,600 completions
+  of up to 4,096 tokens are about 6 million generated tokens a step, hours on one GPU. The group must stay a
+  multiple: completions a step = puzzles x num_generations. For the published shape:
+  `--num_generations 50 --gradient_accumulation_steps 1600`.
+- Kept: learning rate 6e-6, AdamW betas (0.9, 0.99) and weight decay 0.1, clip 0.2, no KL term (beta 0), advantages
+  normalised within each puzzle's group, temperature 1.0, one update per batch, the puzzle as the only (user)
+  message. Ours: a constant schedule (their script sets none), TRL's token-mean "dapo" loss, LoRA rank 16 / alpha
+  32 on every projection (rank 16 to leave memory for long completions), 100 steps (theirs: "100+ iterations").
+- OpenPipe dropped samples with zero advantage (a group whose answers all score alike) before packing, so the batch
+  size varied. TRL has no such switch: those samples keep advantage 0 and so add no gradient, but they still count
+  in the loss's token mean, which makes the step smaller when many groups are uniform.
+  `frac_reward_zero_std` in the log shows how many there were.
+- Completions stop at 4,096 tokens (OpenPipe allowed 8,192 in 16,384-token packed rows). Our estimate for 24 GB:
+  about 9.5 GB of 4-bit weights, 1.1 GB of LoRA weights and Adam state, about 6 GB for one 7k-token sequence's
+  checkpointed activations and chunked logits, the rest for vLLM's KV cache (gpu_memory_utilization 0.6). Not yet
+  measured on a GPU; if it does not fit, `--max_completion_length 2048`.
+- Prompts: the puzzles (`data/temporal_clue.py`) are up to about 11,000 characters, under 3,072 tokens by our count
+  (a token per word, punctuation mark or digit); longer ones would be dropped, with a message.
+- Reward: the share of questions right (`rewards/temporal_clue.py`). OpenPipe's grader could never credit a time
+  ("12:00 AM" has digits, its pattern none); ours can. Its score is reported beside ours in the evaluation.
+- Data: OpenPipe's training puzzles are not public; ours are generated with the public set's mix of sizes, from
+  seed 2025 (about 0.2 s a puzzle on one core). The first 100 are held out for evaluation; training takes the next
+  --puzzles, by default max_steps x puzzles a step (800), so that each is seen once, as OpenPipe's were.
+
+Evaluation, before and after training, greedy: the held-out generated puzzles and, with --clue_test_dir, OpenPipe's
+128 public puzzles (val.json and test.json in that folder, or one JSON file). Each answer key is a question of one
+kind: who, what (weapon), where, when, why (motive) or a bonus question; the table gives the accuracy of each kind,
+the mean reward, the share of puzzles solved outright and OpenPipe's grader's mean. Everything goes to
+<output_dir>/eval_before.json, eval_after.json and clue_results.json. The recipe's own flags (--puzzles,
+--clue_test_dir) are read from the command line only. `make eval` does not know this recipe: it evaluates itself.
+"""
+
+import json
+import os
+from dataclasses import dataclass, field
+
+from recipes.common import (LORA_MODULES, RecipeError, Task, evaluate, load_model,  # first: imports Unsloth
+                            one_line_errors, parse_args, resume_checkpoint, train, write_json)
+from datasets import Dataset  # noqa: E402
+from transformers import HfArgumentParser  # noqa: E402
+from trl import GRPOTrainer  # noqa: E402
+
+from data import temporal_clue as tc
+from data.gsm8k import drop_long_prompts
+from rewards.temporal_clue import answers, clue_reward, clue_score, graded, openpipe_score
+
+PUZZLES_PER_STEP, ANSWERS_PER_PUZZLE = 8, 8  # published: 32 x 50
+
+DEFAULTS = dict(
+    model="Qwen/Qwen2.5-14B-Instruct", output_dir="outputs/clue-14b",
+    max_seq_length=3072 + 4096, max_prompt_tokens=3072, gpu_memory_utilization=0.6,
+    lora_r=16, lora_alpha=32, lora_target_modules=LORA_MODULES,
+    max_steps=100, learning_rate=6e-6, adam_beta1=0.9, adam_beta2=0.99, weight_decay=0.1,
+    lr_scheduler_type="constant", warmup_steps=0,
+    num_generations=ANSWERS_PER_PUZZLE, per_device_train_batch_size=1,
+    gradient_accumulation_steps=PUZZLES_PER_STEP * ANSWERS_PER_PUZZLE,
+    max_completion_length=4096, temperature=1.0, beta=0.0, epsilon=0.2, num_iterations=1,
+    loss_type="dapo", scale_rewards="group",
+    logging_steps=1, save_steps=10, bf16=True,
+)
+
+REWARDS = [clue_reward]
+
+DATA_SEED = 2025
+EVAL_PUZZLES = 100  # the first puzzles of the stream; training takes the ones after them
+
+
+def solved(text: str, gold: str) -> bool:
+    return clue_score(text, gold) == 1.0
+
+
+def ends_with_answers(text: str) -> bool:
+    """The reply's last non-empty line is an answer line ("A. ...")."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    return bool(lines) and bool(answers(lines[-1], "ABCDEFGHIJ"))
+
+
+TASK = Task(name="clue-14b", is_correct=solved, follows_format=ends_with_answers)
+
+
+@dataclass
+class ClueArguments:
+    puzzles: int | None = field(default=None, metadata={
+        "help": "Training puzzles to generate (default: max_steps x puzzles a step, each used once)."})
+    clue_test_dir: str | None = field(default=None, metadata={
+        "help": "Also evaluate on OpenPipe's public puzzles: a folder with val.json and test.json, or one file."})
+
+
+def parse_clue_args(argv: list[str] | None = None) -> tuple[ClueArguments, list[str]]:
+    """The recipe's own flags, and the rest of the command line for `parse_args`."""
+    parser = HfArgumentParser(ClueArguments, add_help=False, allow_abbrev=False)
+    clue_args, rest = parser.parse_args_into_dataclasses(args=argv, return_remaining_strings=True)
+    if {"-h", "--help"} & set(rest):
+        print(parser.format_help())
+    if clue_args.puzzles is not None and clue_args.puzzles < 1:
+        raise RecipeError(f"--puzzles must be at least 1, not {clue_args.puzzles}")
+    return clue_args, rest
+
+
+# --- Data ------------------------------------------------------------------------------------------------------
+
+def rows(puzzles: list[dict]) -> Dataset:
+    return Dataset.from_list([tc.make_row(p) for p in puzzles])
+
+
+def load_data(args, tokenizer, puzzles: int = PUZZLES_PER_STEP * DEFAULTS["max_steps"]):
+    """Generated puzzles: `puzzles` to train on and the first 100 of the stream (or --eval_limit) held out."""
+    print(f"[data] generating {puzzles} training puzzles (seed {DATA_SEED}; about 0.2 s each on one core)")
+    train_set = rows(tc.generate(puzzles, DATA_SEED, start=EVAL_PUZZLES))
+    count = EVAL_PUZZLES if args.eval_limit is None else min(args.eval_limit, EVAL_PUZZLES)
+    return drop_long_prompts(train_set, tokenizer, args.max_prompt_tokens), rows(tc.generate(count, DATA_SEED))
+
+
+def eval_sets(args, eval_set: Dataset, public: list[dict] | None) -> dict:
+    """{"generated": the held-out puzzles, "public": OpenPipe's puzzles if given}, each cut to --eval_limit."""
+    sets = {"generated": eval_set, **({"public": rows(public)} if public else {})}
+    if args.eval_limit is not None:
+        sets = {name: s.select(range(min(args.eval_limit, len(s)))) for name, s in sets.items()}
+    return sets
+
+
+# --- Evaluation ------------------------------------------------------------------------------------------------
+
+def by_kind(result: dict, dataset: Dataset) -> dict:
+    """Accuracy (%) of each question kind, the mean reward, the share solved and OpenPipe's grader's mean."""
+    right, count = {k: 0 for k in tc.QUESTION_KINDS}, {k: 0 for k in tc.QUESTION_KINDS}
+    scores, openpipe = [], []
+    for record, row in zip(result["records"], dataset):
+        text = record["completion"]
+        for key, ok in graded(text, row["solution"]).items():
+            right[row["kinds"][key]] += ok
+            count[row["kinds"][key]] += 1
+        scores.append(clue_score(text, row["solution"]))
+        openpipe.append(openpipe_score(text, row["solution"]))
+    n = max(len(scores), 1)
+    return {**{k: 100 * right[k] / count[k] if count[k] else None for k in tc.QUESTION_KINDS},
+            "score": 100 * sum(scores) / n, "solved": result["accuracy"], "openpipe": 100 * sum(openpipe) / n,
+            "tokens": result["mean_completion_tokens"], "n": result["n"]}
+
+
+def evaluate_sets(stage: str, model, tokenizer, sets: dict, args, training_args, lora_path=None) -> dict | None:
+    """`evaluate` on each set into <output_dir>/eval_<stage>.json, with the accuracy of each question kind. A resumed
+    run reuses the `before` file it already has."""
+    if args.skip_eval:
+        return None
+    path = os.path.join(training_args.output_dir, f"eval_{stage}.json")
+    if stage == "before" and resume_checkpoint(training_args) and os.path.isfile(path):
+        print(f"[eval] reusing {path}")
+        with open(path) as f:
+            return json.load(f)
+    results = {}
+    for name, dataset in sets.items():
+        result = evaluate(model, tokenizer, dataset, TASK, training_args.max_completion_length,
+                          args.eval_batch_size, lora_path, desc=f"eval {stage} {name}")
+        results[name] = {**result, "kinds": by_kind(result, dataset)}
+    write_json(path, results)
+    print(f"[eval] {stage}: " + ", ".join(f"{name} {r['kinds']['score']:.1f} %" for name, r in results.items())
+          + f" -> {path}")
+    return results
+
+
+COLUMNS = [*tc.QUESTION_KINDS, "score", "solved", "openpipe", "tokens"]
+
+
+def kinds_of(result: dict | None, name: str) -> dict | None:
+    """The numbers of one set in an evaluation (None if it did not cover that set)."""
+    return ((result or {}).get(name) or {}).get("kinds")
+
+
+def results_table(before: dict | None, after: dict | None) -> str:
+    """For each evaluation set: accuracy by question kind, mean reward, share solved, OpenPipe's grader, length."""
+    lines = []
+    for name in (after or before):
+        lines.append(f"{name:10}" + "".join(f"{'OpenPipe' if c == 'openpipe' else c:>9}" for c in COLUMNS))
+        for label, result in (("before", before), ("after", after)):
+            kinds = kinds_of(result, name) or {}
+            cells = ["-" if kinds.get(key) is None else f"{kinds[key]:.1f}" for key in COLUMNS]
+            lines.append(f"{label:10}" + "".join(f"{c:>9}" for c in cells))
+        n = (after or before)[name]["n"]
+        source = f"generated with seed {DATA_SEED}" if name == "generated" else "OpenPipe's public puzzles"
+        lines.append(f"({n} puzzles, {source}; % of questions of each kind right; greedy decoding)")
+    lines.append("published: Qwen2.5-14B came close to Claude Sonnet 3.7 (OpenPipe's grader, which never credits a "
+                 "time)")
+    return "\n".join(lines)
+
+
+# --- The run ---------------------------------------------------------------------------------------------------
+
+def main(argv: list[str] | None = None) -> dict | None:
+    clue_args, rest = parse_clue_args(argv)
+    args, training_args = parse_args(DEFAULTS, rest)
+    per_step = training_args.per_device_train_batch_size * training_args.gradient_accumulation_steps
+    puzzles = clue_args.puzzles or training_args.max_steps * max(per_step // training_args.num_generations, 1)
+    public = tc.load(clue_args.clue_test_dir) if clue_args.clue_test_dir else None  # a bad path fails here, early
+
+    model, tokenizer = load_model(args, fast_inference=training_args.use_vllm)
+    train_set, eval_set = load_data(args, tokenizer, puzzles)
+    sets = eval_sets(args, eval_set, public)
+
+    before = evaluate_sets("before", model, tokenizer, sets, args, training_args)
+    print(f"[train] {training_args.max_steps} steps of {per_step // training_args.num_generations} puzzles x "
+          f"{training_args.num_generations} answers, learning rate {training_args.learning_rate:g}")
+    trainer = GRPOTrainer(model=model, processing_class=tokenizer, reward_funcs=REWARDS, args=training_args,
+                          train_dataset=train_set)
+    adapter_dir = train(trainer, args, training_args)
+    after = evaluate_sets("after", model, tokenizer, sets, args, training_args, lora_path=adapter_dir)
+    if after is None:
+        return None
+    report = {name: {"before": kinds_of(before, name), "after": kinds_of(after, name)} for name in after}
+    write_json(os.path.join(training_args.output_dir, "clue_results.json"), report)
+    print(results_table(before, after))
+    return report
+
+
+if __name__ == "__main__":
+    one_line_errors(main)
