@@ -197,8 +197,10 @@ def test_zero3_without_deepspeed_is_a_one_line_error():
      ".venv/bin/python -m recipes.launch --gpus 4 --dist zero3 --vllm_gpus 1 gsm8k_0_5b --max_steps 5"),
 ])
 def test_make_runs_the_recipe_alone_or_through_the_launcher(make_vars, command):
-    done = subprocess.run(["make", "-n", "gsm8k-0.5b", *make_vars, "ARGS=--max_steps 5"], cwd=ROOT,
-                          capture_output=True, text=True, check=True)
+    outer_make = ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")  # under `make test`, a nested make would print more
+    env = {k: v for k, v in os.environ.items() if k not in outer_make}
+    done = subprocess.run(["make", "--no-print-directory", "-n", "gsm8k-0.5b", *make_vars, "ARGS=--max_steps 5"],
+                          cwd=ROOT, capture_output=True, text=True, check=True, env=env)
     assert done.stdout.splitlines()[-1] == command
 
 
