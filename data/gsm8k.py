@@ -55,8 +55,13 @@ def drop_long_prompts(rows: Dataset, tokenizer, max_prompt_tokens: int) -> Datas
 
 
 def prompt_tokens(tokenizer, messages) -> int:
-    """Length of a chat prompt as the model sees it (chat template with the generation prompt)."""
-    ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
+    """Length of a prompt as the model sees it: a text prompt as it is, chat messages through the chat template with
+    the generation prompt (or continuing a final, pre-filled assistant message)."""
+    if isinstance(messages, str):
+        return len(tokenizer(messages, add_special_tokens=False)["input_ids"])
+    prefilled = messages[-1]["role"] == "assistant"
+    ids = tokenizer.apply_chat_template(messages, add_generation_prompt=not prefilled,
+                                        continue_final_message=prefilled, tokenize=True)
     if isinstance(ids, dict) or hasattr(ids, "input_ids"):  # transformers 5 returns a BatchEncoding
         ids = ids["input_ids"]
     return len(ids)

@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 # Set by `accelerate launch` (torchrun) in each process of a multi-process run.
 NUM_PROCESSES = int(os.environ.get("WORLD_SIZE", "1"))
 LOCAL_RANK = int(os.environ.get("LOCAL_RANK", "0"))
-IS_MAIN_PROCESS = int(os.environ.get("RANK", "0")) == 0
+RANK = int(os.environ.get("RANK", "0"))
+IS_MAIN_PROCESS = RANK == 0
 USES_DEEPSPEED = os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() == "true"
 SHARDED = USES_DEEPSPEED or os.environ.get("ACCELERATE_USE_FSDP", "false").lower() == "true"
 DISTRIBUTED = NUM_PROCESSES > 1 or SHARDED  # under accelerate: sharded, or on several processes
@@ -311,10 +312,9 @@ def generate_shared(model, tokenizer, prompts: list, max_new_tokens: int, batch_
         return generate(model, tokenizer, prompts, max_new_tokens, batch_size, lora_path, desc)
     prompts = list(prompts)
     share = -(-len(prompts) // NUM_PROCESSES)
-    rank = int(os.environ.get("RANK", "0"))
     padded = prompts + prompts[-1:] * (share * NUM_PROCESSES - len(prompts))
     with _whole_weights(model):
-        texts, lengths = generate(model, tokenizer, padded[rank * share:(rank + 1) * share], max_new_tokens,
+        texts, lengths = generate(model, tokenizer, padded[RANK * share:(RANK + 1) * share], max_new_tokens,
                                   batch_size, lora_path, desc)
     gathered = [pair for part in gather(list(zip(texts, lengths))) for pair in part][:len(prompts)]
     return [text for text, _ in gathered], [n for _, n in gathered]

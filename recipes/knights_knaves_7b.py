@@ -62,6 +62,7 @@ from trl import GRPOConfig, GRPOTrainer  # noqa: E402
 from trl.data_utils import maybe_apply_chat_template  # noqa: E402
 
 from data import knights_knaves as kk
+from data.gsm8k import drop_long_prompts
 from recipes.evaluate import adapter_settings
 from rewards.knights_knaves import format_ok, kk_reward, parse_roles
 from rewards.text import last_tag
@@ -179,13 +180,7 @@ def load_train_set(stage: Stage, tokenizer):
     """The stage's training puzzles, prompts rendered to text so that the pre-filled "<think>" turn is continued."""
     rows = puzzles(stage.people, stage.puzzles, skip=EVAL_PUZZLES)
     rows = rows.map(lambda row: maybe_apply_chat_template(row, tokenizer))
-    limit = stage.args.max_prompt_tokens
-    kept = rows.filter(lambda row: len(tokenizer(row["prompt"])["input_ids"]) <= limit)
-    if len(kept) < len(rows):
-        print(f"[data] dropped {len(rows) - len(kept)} of {len(rows)} puzzles with prompts over {limit} tokens")
-    if not len(kept):
-        raise ValueError(f"every prompt is longer than {limit} tokens: raise --max_prompt_tokens")
-    return kept
+    return drop_long_prompts(rows, tokenizer, stage.args.max_prompt_tokens)
 
 
 def load_eval_sets(args: RecipeArguments, test_dir: str | None) -> dict:
