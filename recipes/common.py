@@ -42,6 +42,10 @@ if ENGINE == "unsloth" and DISTRIBUTED and HAS_CUDA:
     raise SystemExit("error: Unsloth trains on one GPU without accelerate: launch with GRPO_ENGINE=trl")
 USE_UNSLOTH = HAS_CUDA and ENGINE == "unsloth"  # Unsloth needs CUDA: without it, transformers + PEFT
 if USE_UNSLOTH:
+    # Unsloth's torch.compile of the training step: measured on an H100 (README, "GPU measurements") it made the 0.5B
+    # recipe's first step take 321 s instead of 24 s, and the 1.5B one had not finished its first step after 11
+    # minutes (33 s without), for at most a few seconds a step later. UNSLOTH_COMPILE_DISABLE=0 turns it back on.
+    os.environ.setdefault("UNSLOTH_COMPILE_DISABLE", "1")
     import unsloth  # noqa: F401  (before trl and transformers: Unsloth patches them on import)
 
 from tqdm.auto import tqdm  # noqa: E402
@@ -96,6 +100,8 @@ def parse_args(defaults: dict, argv: list[str] | None = None) -> tuple[RecipeArg
     over the recipe's defaults. Without a CUDA GPU, bf16 and 8-bit optimizers are switched off."""
     parser = TrlParser((RecipeArguments, GRPOConfig))
     merged = {"use_vllm": HAS_VLLM, "report_to": "none", **defaults}
+    if not USE_UNSLOTH:  # settings of Unsloth's GRPOConfig (unsloth_grpo_mini_batch, ...): plain TRL has none
+        merged = {k: v for k, v in merged.items() if not k.startswith("unsloth_")}
     if not HAS_CUDA:
         merged.update(bf16=False, optim="adamw_torch")  # bf16 and paged 8-bit Adam need a GPU
     if DISTRIBUTED:

@@ -10,7 +10,9 @@ Faithful to the post, quirks included (see rewards/gsm8k.py):
 - the reasoning bonus drops from ~10 to 5.0 at 1024 words; "but" also matches inside "butter";
 - 2 generations per prompt: a very small group for GRPO's group-relative advantage.
 Changed: each completion is scored against its own gold answer (the post compared all of them with the first of
-the batch), and the model is loaded in 4-bit (the post passed load_in_4bit=False).
+the batch), the model is loaded in 4-bit (the post passed load_in_4bit=False), and vLLM takes half the GPU's memory
+instead of the post's 0.8: with 0.8 a 24 GB card peaked at 22.3 GB, with little room left for a display
+(`--gpu_memory_utilization 0.8` restores it).
 The post's exact system prompt is not available to us; ours asks for the same three tagged parts.
 """
 
@@ -35,7 +37,7 @@ The final answer as an integer, justified by the validation.
 
 DEFAULTS = dict(
     model="Qwen/Qwen2.5-0.5B-Instruct", dataset_name=gsm8k.HUB_ID, dataset_config="main",
-    max_seq_length=1024, max_prompt_tokens=256, gpu_memory_utilization=0.8,
+    max_seq_length=1024, max_prompt_tokens=256, gpu_memory_utilization=0.5,  # the post: 0.8 (see above)
     lora_r=32, lora_alpha=64, lora_target_modules=LORA_MODULES, lora_random_state=1907,
     output_dir="outputs/gsm8k-0.5b", learning_rate=3e-5, adam_beta1=0.9, adam_beta2=0.99, weight_decay=0.1,
     warmup_steps=5, lr_scheduler_type="cosine", logging_steps=1, bf16=True, optim="paged_adamw_8bit",

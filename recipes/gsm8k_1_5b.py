@@ -35,7 +35,7 @@ HELD_OUT_SEED = 42
 
 DEFAULTS = dict(
     model="Qwen/Qwen2.5-1.5B-Instruct", dataset_name=gsm8k.HUB_ID, dataset_config="main",
-    max_seq_length=1024, max_prompt_tokens=256, gpu_memory_utilization=0.6,
+    max_seq_length=1024, max_prompt_tokens=256, gpu_memory_utilization=0.4,
     lora_r=32, lora_alpha=64, lora_target_modules=LORA_MODULES,
     output_dir="outputs/gsm8k-1.5b", max_steps=500, learning_rate=5e-6, lr_scheduler_type="constant",
     per_device_train_batch_size=7, gradient_accumulation_steps=14, num_generations=14,  # 7 prompts x 14 a step

@@ -89,7 +89,10 @@ CURRICULUM_KEYS = ("people", "puzzles", "final_temperature")  # the stage settin
 
 DEFAULTS = dict(
     model="Qwen/Qwen2.5-7B-Instruct-1M", output_dir="outputs/kk-7b",
-    max_seq_length=1536, max_prompt_tokens=400, gpu_memory_utilization=0.6,  # 400-token prompts + 1,024-token replies
+    max_seq_length=1536, max_prompt_tokens=400, gpu_memory_utilization=0.5,  # 400-token prompts + 1,024-token replies
+    # Unsloth computes the batch's log-probabilities 8 completions at a time: left to choose, it took all 64 at once
+    # and ran out of a 24 GB card's memory (README, "GPU measurements")
+    unsloth_grpo_mini_batch=8,
     lora_r=32, lora_alpha=64, lora_target_modules=LORA_MODULES,
     lr_scheduler_type="constant", beta=0.001, epsilon=0.2, num_iterations=1, loss_type="bnpo", scale_rewards="group",
     logging_steps=1, save_steps=50, bf16=True,

@@ -62,6 +62,7 @@ PUZZLES_PER_STEP, ANSWERS_PER_PUZZLE = 8, 8  # published: 32 x 50
 DEFAULTS = dict(
     model="Qwen/Qwen2.5-14B-Instruct", output_dir="outputs/clue-14b",
     max_seq_length=3072 + 4096, max_prompt_tokens=3072, gpu_memory_utilization=0.6,
+    unsloth_grpo_mini_batch=4,  # Unsloth's log-probabilities 4 completions at a time (see knights_knaves_7b.py)
     lora_r=16, lora_alpha=32, lora_target_modules=LORA_MODULES,
     max_steps=100, learning_rate=6e-6, adam_beta1=0.9, adam_beta2=0.99, weight_decay=0.1,
     lr_scheduler_type="constant", warmup_steps=0,

@@ -17,11 +17,13 @@ case. Peak GPU memory is what the device had in use at its highest (CUDA context
 
 import argparse
 import datetime
+import faulthandler
 import importlib
 import importlib.metadata
 import inspect
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -154,6 +156,7 @@ def worker(recipe_name: str, engine: str, model: str, steps: int, memory_gb: flo
             "num_generations": training_args.num_generations, "learning_rate": training_args.learning_rate,
             "peak_device_gb": peak.peak / 2**30 if peak else None,
             "peak_reserved_gb": torch.cuda.max_memory_reserved() / 2**30 if gpu else None,
+            "date": str(datetime.date.today()),
             "gpu": torch.cuda.get_device_name() if gpu else "none (CPU)", "gpu_total_gb": total / 2**30,
             "memory_cap_gb": memory_gb if gpu and memory_gb else None, "versions": versions,
             "settings": settings},
@@ -172,6 +175,17 @@ def summarise(run: dict) -> dict:
             "tokens_per_s": sum(s["tokens"] for s in steady) / generating if generating else 0.0}
 
 
+def extra_flags(run: dict) -> tuple[str, ...]:
+    """The recipe flags a run was given (after `--`), less the dataset: "--name value" pairs joined."""
+    flags, out = list(run.get("bench", {}).get("flags", [])), []
+    while flags:
+        flag = flags.pop(0)
+        value = flags.pop(0) if flags and not flags[0].startswith("--") else None
+        if flag != "--dataset_name":
+            out.append(flag if value is None else f"{flag} {value}")
+    return tuple(out)
+
+
 def engine_label(run: dict) -> str:
     if run["engine"] == "unsloth" and not run["unsloth"]:
         return "transformers + PEFT 4-bit LoRA (no CUDA, so no Unsloth), HF generation"
@@ -179,12 +193,12 @@ def engine_label(run: dict) -> str:
     return label + "".join(f", `{k}={v}`" for k, v in sorted(run.get("settings", {}).items()))
 
 
-def table(runs: list[dict], failures: list[str], command: str) -> str:
+def table(runs: list[dict], failures: list[str], made_by: str) -> str:
     first = runs[0] if runs else {}
     cap = first.get("memory_cap_gb")
     lines = [
         "# Benchmarks", "",
-        f"Made by `{command}` on {datetime.date.today()}: one {first.get('gpu', '?')} "
+        f"{made_by} on {first.get('date', datetime.date.today())}: one {first.get('gpu', '?')} "
         f"({first.get('gpu_total_gb', 0):.0f} GB), " + (f"capped at {cap:g} GB per process as on an RTX 3090."
                                                           if cap else "no memory cap."),
         "Versions: " + ", ".join(f"{k} {v}" for k, v in first.get("versions", {}).items()) + ".", "",
@@ -193,14 +207,15 @@ def table(runs: list[dict], failures: list[str], command: str) -> str:
         "| recipe | engine | completions × tokens a step | s / step | first step (s) | generation share "
         "| generated tokens/s | peak GPU memory | speed-up vs plain TRL |",
         "|---|---|---|---|---|---|---|---|---|"]
-    baseline = {r["recipe"]: summarise(r)["step"] for r in runs if r["engine"] == "trl"}
+    baseline = {(r["recipe"], extra_flags(r)): summarise(r)["step"] for r in runs if r["engine"] == "trl"}
     for r in runs:
         s = summarise(r)
-        engine = engine_label(r)
+        engine = engine_label(r) + "".join(f" `{f}`" for f in extra_flags(r))
         memory = "-" if r["peak_device_gb"] is None else f"{r['peak_device_gb']:.1f} GB"
         if cap and r["peak_device_gb"] is not None:
             memory += f" ({cap - r['peak_device_gb']:.1f} GB to spare)"
-        speedup = f"{baseline[r['recipe']] / s['step']:.1f}×" if r["recipe"] in baseline else "-"
+        key = (r["recipe"], extra_flags(r))
+        speedup = f"{baseline[key] / s['step']:.1f}×" if key in baseline else "-"
         lines.append(f"| {r['recipe']} | {engine} | {r['completions_per_step']} × {r['max_completion_length']} "
                      f"| {s['step']:.1f} (median of {s['n']}) | {s['first']:.1f} | {100 * s['share']:.0f} % "
                      f"| {s['tokens_per_s']:.0f} | {memory} | {speedup} |")
@@ -240,33 +255,61 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", help="Use this model for every recipe instead of a random one of its shape")
     parser.add_argument("--cache", type=Path, default=ROOT / ".cache" / "bench", help="Where random models are kept")
     parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
-    parser.add_argument("--runs", type=Path, help="Also keep each run's raw timings here (JSON)")
+    parser.add_argument("--runs", type=Path, help="Also keep each run's raw timings here (JSON), saved after each run")
+    parser.add_argument("--resume", action="store_true",
+                        help="Keep the runs already in --runs that had the same settings, and only do the rest")
+    parser.add_argument("--timeout", type=float, default=0,
+                        help="Stop a run that takes longer than this many seconds (its threads' stacks are printed)")
     parser.add_argument("recipe_flags", nargs=argparse.REMAINDER, help="after --: flags for every recipe")
+    parser.add_argument("--table", type=Path, nargs="+", metavar="RUNS",
+                        help="Run nothing: write the table from runs saved with --runs (one or more files)")
     a = parser.parse_args(argv)
+    if a.table:
+        saved = [run for path in a.table for run in json.loads(path.read_text())]
+        a.output.write_text(table(saved, [], "Made from the runs in " + ", ".join(f"`{p.name}`" for p in a.table)))
+        print(f"[bench] wrote {a.output} from {len(saved)} run(s)")
+        return 0
     flags = [f for f in a.recipe_flags if f != "--"] + ["--dataset_name", a.dataset_name]
 
+    if a.resume and not a.runs:
+        parser.error("--resume needs --runs FILE")
+    key = {"steps": a.steps, "memory_gb": a.memory_gb, "model": a.model, "flags": flags}
     runs, failures = [], []
+    if a.resume and a.runs.is_file():
+        runs = [r for r in json.loads(a.runs.read_text()) if r.get("bench") == key]
+        print(f"[bench] resuming: {len(runs)} run(s) kept from {a.runs}", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         for recipe in a.recipes:
             model = a.model or str(model_dir(recipe, a.cache))
             if not a.model and not (Path(model) / "config.json").is_file():  # in its own process: no GPU memory here
                 subprocess.run([sys.executable, __file__, "--build", recipe, a.dataset_name, str(a.cache)], check=True)
             for engine in a.engines:
+                if any(r["recipe"] == recipe and r["engine"] == engine for r in runs):
+                    continue
                 result = Path(tmp) / f"{recipe}-{engine}.json"
                 print(f"[bench] {recipe} / {engine}: {a.steps} steps", flush=True)
-                proc = subprocess.run([sys.executable, __file__, "--worker", recipe, engine, model, str(a.steps),
-                                       str(a.memory_gb), str(result), *flags], cwd=ROOT)
+                proc = subprocess.Popen([sys.executable, __file__, "--worker", recipe, engine, model, str(a.steps),
+                                         str(a.memory_gb), str(result), *flags], cwd=ROOT)
+                try:
+                    proc.wait(timeout=a.timeout or None)
+                except subprocess.TimeoutExpired:
+                    proc.send_signal(signal.SIGUSR1)  # the worker prints where each thread is
+                    time.sleep(5)
+                    proc.kill()
+                    proc.wait()
+                    failures.append(f"{recipe} / {engine}: stopped after {a.timeout:.0f} s (see the stacks above)")
+                    continue
                 if proc.returncode or not result.is_file():
                     failures.append(f"{recipe} / {engine}: exit status {proc.returncode} (see the log above)")
                     continue
-                runs.append(json.loads(result.read_text()))
+                runs.append({**json.loads(result.read_text()), "bench": key})
+                if a.runs:
+                    a.runs.write_text(json.dumps(runs, indent=1))
                 s = summarise(runs[-1])
                 print(f"[bench] {recipe} / {engine}: {s['step']:.2f} s/step, {100 * s['share']:.0f} % generating, "
                       f"{s['tokens_per_s']:.0f} tokens/s, peak {runs[-1]['peak_device_gb'] or 0:.2f} GB", flush=True)
-    if a.runs:
-        a.runs.write_text(json.dumps(runs, indent=1))
     command = "make bench" + (f' ARGS="{" ".join(argv)}"' if argv else "")
-    a.output.write_text(table(runs, failures, command))
+    a.output.write_text(table(runs, failures, f"Made by `{command}`"))
     print(f"[bench] wrote {a.output}" + (f"; failed: {'; '.join(failures)}" if failures else ""))
     return 1 if failures else 0
 
@@ -276,6 +319,7 @@ if __name__ == "__main__":
         build_model(sys.argv[2], sys.argv[3], Path(sys.argv[4]))
     elif len(sys.argv) > 1 and sys.argv[1] == "--worker":
         recipe_, engine_, model_, steps_, memory_, result_, *flags_ = sys.argv[2:]
+        faulthandler.register(signal.SIGUSR1, all_threads=True)  # for --timeout
         worker(recipe_, engine_, model_, int(steps_), float(memory_), result_, flags_)
     else:
         sys.exit(main(sys.argv[1:]))

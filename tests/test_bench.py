@@ -43,6 +43,23 @@ def test_bench_runs_both_engines_and_writes_the_table(tiny_model, tmp_path):
     assert rows[1].endswith("| 1.0× |")  # plain TRL against itself
     assert "none (CPU)" in text and "trl " in text
 
+    # --resume keeps the runs already done with the same settings and runs only what is missing
+    output.unlink()
+    results[1]["bench"]["steps"] = 2  # as if plain TRL had run with other settings: it is run again
+    runs.write_text(json.dumps(results))
+    again = subprocess.run(
+        [sys.executable, "tests/bench.py", "--recipes", "gsm8k_1_5b", "--steps", "3", "--model", tiny_model,
+         "--dataset_name", str(data), "--output", str(output), "--runs", str(runs), "--resume", "--",
+         "--gradient_accumulation_steps", "2", "--per_device_train_batch_size", "2", "--num_generations", "2",
+         "--max_completion_length", "6", "--max_prompt_tokens", "1024"],
+        cwd=ROOT, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "resuming: 1 run(s) kept" in again.stdout
+    assert "gsm8k_1_5b / unsloth: 3 steps" not in again.stdout and "gsm8k_1_5b / trl: 3 steps" in again.stdout
+    resumed = json.loads(runs.read_text())
+    assert resumed[0] == results[0] and [r["engine"] for r in resumed] == ["unsloth", "trl"]
+    assert len([line for line in output.read_text().splitlines() if line.startswith("| gsm8k_1_5b")]) == 2
+
 
 def test_summary_leaves_out_the_warm_up_step():
     run = {"steps": [{"time": 100.0, "generate": 90.0, "tokens": 10},
@@ -72,3 +89,24 @@ def test_bench_drives_each_kind_of_recipe(recipe, flags, learning_rate, tiny_mod
     assert run["recipe"] == recipe and run["learning_rate"] == learning_rate
     assert run["completions_per_step"] == 4 and run["num_generations"] == 2
     assert len(run["steps"]) == 2 and all(s["tokens"] > 0 for s in run["steps"])
+
+
+def test_table_compares_runs_with_the_same_flags(tmp_path):
+    def run(engine, seconds, flags):
+        return {"recipe": "gsm8k_0_5b", "engine": engine, "unsloth": engine == "unsloth", "vllm": engine == "unsloth",
+                "steps": [{"time": 50.0, "generate": 1.0, "tokens": 8}] + [{"time": seconds, "generate": 1.0,
+                                                                          "tokens": 8}] * 3,
+                "completions_per_step": 32, "max_completion_length": 512, "peak_device_gb": 10.0,
+                "memory_cap_gb": 24, "gpu": "G", "gpu_total_gb": 80, "versions": {}, "settings": {},
+                "bench": {"flags": [*flags, "--dataset_name", "d"]}}
+    big = ["--per_device_train_batch_size", "32"]
+    runs = [run("unsloth", 10.0, []), run("trl", 40.0, []), run("unsloth", 5.0, big), run("trl", 30.0, big)]
+    assert bench.extra_flags(runs[2]) == ("--per_device_train_batch_size 32",)
+    saved = tmp_path / "runs.json"
+    saved.write_text(json.dumps(runs))
+    assert bench.main(["--table", str(saved), "--output", str(tmp_path / "B.md")]) == 0
+    rows = [line for line in (tmp_path / "B.md").read_text().splitlines() if line.startswith("| gsm8k_0_5b")]
+    # each run is compared with plain TRL at its own flags: 40 / 10 and 30 / 5, not 30 / 10
+    assert [row.rsplit("|", 2)[1].strip() for row in rows] == ["4.0×", "1.0×", "6.0×", "1.0×"]
+    assert "`--per_device_train_batch_size 32`" in rows[2] and "`--per_device_train_batch_size" not in rows[0]
+    assert "14.0 GB to spare" in rows[0] and "`runs.json`" in (tmp_path / "B.md").read_text()
