@@ -8,6 +8,7 @@ import os
 
 from datasets import Dataset, load_dataset
 
+from data.prompts import drop_long_prompts
 from rewards.gsm8k import extract_hash_answer
 
 HUB_ID = "openai/gsm8k"
@@ -42,29 +43,6 @@ def build_prompts(raw: Dataset, system_prompt: str, tokenizer=None, max_prompt_t
     if tokenizer is not None and max_prompt_tokens is not None:
         kept = drop_long_prompts(kept, tokenizer, max_prompt_tokens)
     return kept
-
-
-def drop_long_prompts(rows: Dataset, tokenizer, max_prompt_tokens: int) -> Dataset:
-    """Rows whose chat prompt fits in `max_prompt_tokens`; the count dropped is printed."""
-    kept = rows.filter(lambda row: prompt_tokens(tokenizer, row["prompt"]) <= max_prompt_tokens)
-    if len(kept) < len(rows):
-        print(f"[data] dropped {len(rows) - len(kept)} of {len(rows)} prompts longer than {max_prompt_tokens} tokens")
-    if len(rows) and not len(kept):
-        raise ValueError(f"every prompt is longer than {max_prompt_tokens} tokens: raise --max_prompt_tokens")
-    return kept
-
-
-def prompt_tokens(tokenizer, messages) -> int:
-    """Length of a prompt as the model sees it: a text prompt as it is, chat messages through the chat template with
-    the generation prompt (or continuing a final, pre-filled assistant message)."""
-    if isinstance(messages, str):
-        return len(tokenizer(messages, add_special_tokens=False)["input_ids"])
-    prefilled = messages[-1]["role"] == "assistant"
-    ids = tokenizer.apply_chat_template(messages, add_generation_prompt=not prefilled,
-                                        continue_final_message=prefilled, tokenize=True)
-    if isinstance(ids, dict) or hasattr(ids, "input_ids"):  # transformers 5 returns a BatchEncoding
-        ids = ids["input_ids"]
-    return len(ids)
 
 
 def load(source: str, split: str, system_prompt: str, tokenizer=None, max_prompt_tokens: int | None = None,

@@ -377,6 +377,35 @@ def evaluate_to_file(path: str, *eval_args, reuse: bool = False, **eval_kwargs) 
     return result
 
 
+def read_evaluation(path: str, key: str) -> dict | None:
+    """An earlier `evaluate_sets` result in `path` on the same evaluation sets (`key`), if there is one."""
+    if not os.path.isfile(path):
+        return None
+    with open(path) as f:
+        result = json.load(f)
+    return result if isinstance(result, dict) and result.get("eval_set") == key else None
+
+
+def evaluate_sets(path: str, key: str, sets: dict, model, tokenizer, task: Task, max_new_tokens: int,
+                  batch_size: int = 64, lora_path: str | None = None, desc: str = "eval", reuse: bool = False,
+                  extra: Callable[[dict, object], dict] | None = None,
+                  headline: Callable[[dict], float] = lambda result: result["accuracy"]) -> dict:
+    """`evaluate` on each named set, into one JSON file: {"eval_set": key, "sets": {name: result}}, every completion
+    included. `key` names what was evaluated (a test folder, "generated"): with `reuse`, an earlier file with the same
+    key is read instead (resumed runs). `extra(result, dataset)` returns more entries for each set's result;
+    `headline(result)` is the percentage printed for each set."""
+    if reuse and (earlier := read_evaluation(path, key)) is not None:
+        print(f"[eval] reusing {path}")
+        return earlier
+    results = {}
+    for name, dataset in sets.items():
+        result = evaluate(model, tokenizer, dataset, task, max_new_tokens, batch_size, lora_path, f"{desc} {name}")
+        results[name] = {**result, **extra(result, dataset)} if extra else result
+    write_json(path, {"eval_set": key, "sets": results})
+    print(f"[eval] {desc}: " + ", ".join(f"{name} {headline(r):.1f} %" for name, r in results.items()) + f" -> {path}")
+    return {"eval_set": key, "sets": results}
+
+
 def evaluate_stage(stage: str, model, tokenizer, dataset, task: Task, args: RecipeArguments,
                    training_args: GRPOConfig, lora_path: str | None = None) -> dict | None:
     """The recipe's `before` or `after` evaluation into `<output_dir>/eval_<stage>.json`, unless `--skip_eval`.

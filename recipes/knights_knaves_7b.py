@@ -48,13 +48,13 @@ stage only, run it alone with --stage N. The recipe's own flags (--stage, --peop
 --kk_test_dir) are read from the command line only. `make eval` does not know this recipe: it evaluates itself.
 """
 
-import json
 import os
 import re
 from dataclasses import dataclass, field
 
 from recipes.common import (LORA_MODULES, SHARDED, RecipeArguments, RecipeError, Task,  # first: imports Unsloth
-                            evaluate, load_model, one_line_errors, parse_args, resume_checkpoint, train, write_json)
+                            evaluate_sets, load_model, one_line_errors, parse_args, read_evaluation,
+                            resume_checkpoint, train, write_json)
 from peft import set_peft_model_state_dict  # noqa: E402
 from peft.utils import load_peft_weights  # noqa: E402
 from transformers import HfArgumentParser, TrainerCallback  # noqa: E402
@@ -62,7 +62,7 @@ from trl import GRPOConfig, GRPOTrainer  # noqa: E402
 from trl.data_utils import maybe_apply_chat_template  # noqa: E402
 
 from data import knights_knaves as kk
-from data.gsm8k import drop_long_prompts
+from data.prompts import drop_long_prompts
 from recipes.evaluate import adapter_settings
 from rewards.knights_knaves import format_ok, kk_reward, parse_roles
 from rewards.text import last_tag
@@ -280,32 +280,11 @@ def stages_to_train(stages: list[Stage]) -> list[Stage]:
 
 # --- Evaluation ------------------------------------------------------------------------------------------------
 
-def evaluate_by_size(path: str, eval_set: str, model, tokenizer, sets: dict, stage: Stage, lora_path=None,
-                     desc: str = "eval") -> dict:
-    """`evaluate` on each puzzle size, into one JSON file (every completion included)."""
-    sizes = {size: evaluate(model, tokenizer, rows, TASK, stage.training_args.max_completion_length,
-                            stage.args.eval_batch_size, lora_path, desc=f"{desc} {size}")
-             for size, rows in sets.items()}
-    result = {"eval_set": eval_set, "sizes": sizes}
-    write_json(path, result)
-    print(f"[eval] {desc}: " + ", ".join(f"{s} {r['accuracy']:.0f} %" for s, r in sizes.items()) + f" -> {path}")
-    return result
-
-
-def read_evaluation(path: str, eval_set: str) -> dict | None:
-    """An earlier `evaluate_by_size` result on the same puzzles, if there is one."""
-    if not os.path.isfile(path):
-        return None
-    with open(path) as f:
-        result = json.load(f)
-    return result if result.get("eval_set") == eval_set else None
-
-
 def accuracies(result: dict | None) -> dict | None:
     """{"3ppl": 0.4, …, "avg": …}: fractions, as Logic-RL's table prints them; the average is over sizes."""
     if result is None:
         return None
-    sizes = {size: r["accuracy"] / 100 for size, r in result["sizes"].items()}
+    sizes = {size: r["accuracy"] / 100 for size, r in result["sets"].items()}
     return {**sizes, "avg": sum(sizes.values()) / len(sizes)}
 
 
@@ -320,10 +299,10 @@ def accuracy_table(before: dict | None, after: dict | None, after_label: str, ev
                  "three-stage run; GPT-4o about 0.30)")
     for label, result in (("before", before), (after_label, after)):
         if result:
-            records = [r for size in result["sizes"].values() for r in size["records"]]
+            records = [r for size in result["sets"].values() for r in size["records"]]
             lines.append(f"{label}: format {100 * sum(r['format'] for r in records) / len(records):.1f} %, "
                          f"mean completion {sum(r['tokens'] for r in records) / len(records):.0f} tokens")
-    count = next(iter((after or before)["sizes"].values()))["n"]
+    count = next(iter((after or before)["sets"].values()))["n"]
     source = "Logic-RL's test files" if eval_set != "generated" else f"generated with seed {DATA_SEED}"
     lines.append(f"({count} puzzles per size, {source}; greedy decoding)")
     return "\n".join(lines)
@@ -361,7 +340,8 @@ def main(argv: list[str] | None = None) -> dict | None:
     before_path = os.path.join(root, "eval_before.json")
     before = read_evaluation(before_path, eval_set)
     if sets and first.number == 1 and not (resuming and before):
-        before = evaluate_by_size(before_path, eval_set, model, tokenizer, sets, first, desc="eval before")
+        before = evaluate_sets(before_path, eval_set, sets, model, tokenizer, TASK,
+                               first.training_args.max_completion_length, args.eval_batch_size, desc="eval before")
 
     for stage in stages:
         if stage.number > 1:
@@ -377,8 +357,9 @@ def main(argv: list[str] | None = None) -> dict | None:
     if sets is None:
         return None
     label = f"after stage {last.number}"
-    after = evaluate_by_size(os.path.join(last.training_args.output_dir, "eval_after.json"), eval_set, model,
-                             tokenizer, sets, last, lora_path=adapter_dir, desc="eval after")
+    after = evaluate_sets(os.path.join(last.training_args.output_dir, "eval_after.json"), eval_set, sets, model,
+                          tokenizer, TASK, last.training_args.max_completion_length, last.args.eval_batch_size,
+                          lora_path=adapter_dir, desc="eval after")
     report = {"eval_set": eval_set, "before": accuracies(before), "after": accuracies(after),
               "after_stage": last.number, "published_5ppl": [p / 100 for p in TASK.published]}
     write_json(os.path.join(root, "kk_results.json"), report)

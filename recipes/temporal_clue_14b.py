@@ -43,18 +43,17 @@ the mean reward, the share of puzzles solved outright and OpenPipe's grader's me
 --clue_test_dir) are read from the command line only. `make eval` does not know this recipe: it evaluates itself.
 """
 
-import json
 import os
 from dataclasses import dataclass, field
 
-from recipes.common import (LORA_MODULES, RecipeError, Task, evaluate, load_model,  # first: imports Unsloth
+from recipes.common import (LORA_MODULES, RecipeError, Task, evaluate_sets, load_model,  # first: imports Unsloth
                             one_line_errors, parse_args, resume_checkpoint, train, write_json)
 from datasets import Dataset  # noqa: E402
 from transformers import HfArgumentParser  # noqa: E402
 from trl import GRPOTrainer  # noqa: E402
 
 from data import temporal_clue as tc
-from data.gsm8k import drop_long_prompts
+from data.prompts import drop_long_prompts
 from rewards.temporal_clue import answers, clue_reward, clue_score, graded, openpipe_score
 
 PUZZLES_PER_STEP, ANSWERS_PER_PUZZLE = 8, 8  # published: 32 x 50
@@ -152,25 +151,17 @@ def by_kind(result: dict, dataset: Dataset) -> dict:
             "tokens": result["mean_completion_tokens"], "n": result["n"]}
 
 
-def evaluate_sets(stage: str, model, tokenizer, sets: dict, args, training_args, lora_path=None) -> dict | None:
-    """`evaluate` on each set into <output_dir>/eval_<stage>.json, with the accuracy of each question kind. A resumed
-    run reuses the `before` file it already has."""
+def evaluate_clue(stage: str, key: str, model, tokenizer, sets: dict, args, training_args,
+                  lora_path=None) -> dict | None:
+    """`evaluate_sets` into <output_dir>/eval_<stage>.json, with the accuracy of each question kind. A resumed run
+    reuses the `before` file it already has."""
     if args.skip_eval:
         return None
-    path = os.path.join(training_args.output_dir, f"eval_{stage}.json")
-    if stage == "before" and resume_checkpoint(training_args) and os.path.isfile(path):
-        print(f"[eval] reusing {path}")
-        with open(path) as f:
-            return json.load(f)
-    results = {}
-    for name, dataset in sets.items():
-        result = evaluate(model, tokenizer, dataset, TASK, training_args.max_completion_length,
-                          args.eval_batch_size, lora_path, desc=f"eval {stage} {name}")
-        results[name] = {**result, "kinds": by_kind(result, dataset)}
-    write_json(path, results)
-    print(f"[eval] {stage}: " + ", ".join(f"{name} {r['kinds']['score']:.1f} %" for name, r in results.items())
-          + f" -> {path}")
-    return results
+    return evaluate_sets(os.path.join(training_args.output_dir, f"eval_{stage}.json"), key, sets, model, tokenizer,
+                         TASK, training_args.max_completion_length, args.eval_batch_size, lora_path,
+                         desc=f"eval {stage}", reuse=stage == "before" and bool(resume_checkpoint(training_args)),
+                         extra=lambda result, dataset: {"kinds": by_kind(result, dataset)},
+                         headline=lambda result: result["kinds"]["score"])
 
 
 COLUMNS = [*tc.QUESTION_KINDS, "score", "solved", "openpipe", "tokens"]
@@ -178,19 +169,19 @@ COLUMNS = [*tc.QUESTION_KINDS, "score", "solved", "openpipe", "tokens"]
 
 def kinds_of(result: dict | None, name: str) -> dict | None:
     """The numbers of one set in an evaluation (None if it did not cover that set)."""
-    return ((result or {}).get(name) or {}).get("kinds")
+    return ((result or {}).get("sets", {}).get(name) or {}).get("kinds")
 
 
 def results_table(before: dict | None, after: dict | None) -> str:
     """For each evaluation set: accuracy by question kind, mean reward, share solved, OpenPipe's grader, length."""
     lines = []
-    for name in (after or before):
+    for name in (after or before)["sets"]:
         lines.append(f"{name:10}" + "".join(f"{'OpenPipe' if c == 'openpipe' else c:>9}" for c in COLUMNS))
         for label, result in (("before", before), ("after", after)):
             kinds = kinds_of(result, name) or {}
             cells = ["-" if kinds.get(key) is None else f"{kinds[key]:.1f}" for key in COLUMNS]
             lines.append(f"{label:10}" + "".join(f"{c:>9}" for c in cells))
-        n = (after or before)[name]["n"]
+        n = (after or before)["sets"][name]["n"]
         source = f"generated with seed {DATA_SEED}" if name == "generated" else "OpenPipe's public puzzles"
         lines.append(f"({n} puzzles, {source}; % of questions of each kind right; greedy decoding)")
     lines.append("published: Qwen2.5-14B came close to Claude Sonnet 3.7 (OpenPipe's grader, which never credits a "
@@ -211,16 +202,17 @@ def main(argv: list[str] | None = None) -> dict | None:
     train_set, eval_set = load_data(args, tokenizer, puzzles)
     sets = eval_sets(args, eval_set, public)
 
-    before = evaluate_sets("before", model, tokenizer, sets, args, training_args)
+    key = "generated" + (f" + {clue_args.clue_test_dir}" if public else "")  # what eval_before.json covers
+    before = evaluate_clue("before", key, model, tokenizer, sets, args, training_args)
     print(f"[train] {training_args.max_steps} steps of {per_step // training_args.num_generations} puzzles x "
           f"{training_args.num_generations} answers, learning rate {training_args.learning_rate:g}")
     trainer = GRPOTrainer(model=model, processing_class=tokenizer, reward_funcs=REWARDS, args=training_args,
                           train_dataset=train_set)
     adapter_dir = train(trainer, args, training_args)
-    after = evaluate_sets("after", model, tokenizer, sets, args, training_args, lora_path=adapter_dir)
+    after = evaluate_clue("after", key, model, tokenizer, sets, args, training_args, lora_path=adapter_dir)
     if after is None:
         return None
-    report = {name: {"before": kinds_of(before, name), "after": kinds_of(after, name)} for name in after}
+    report = {name: {"before": kinds_of(before, name), "after": kinds_of(after, name)} for name in after["sets"]}
     write_json(os.path.join(training_args.output_dir, "clue_results.json"), report)
     print(results_table(before, after))
     return report

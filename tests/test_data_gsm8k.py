@@ -5,7 +5,7 @@ import json
 import pytest
 from transformers import AutoTokenizer
 
-from data import gsm8k
+from data import gsm8k, prompts
 
 SYSTEM = "Answer with <answer>...</answer>."
 
@@ -50,7 +50,7 @@ def test_long_prompts_are_dropped_and_counted(tmp_path, tiny_model, capsys):
         {"question": "short?", "answer": "#### 1"},
         {"question": "long " * 400, "answer": "#### 2"},
     ])
-    limit = gsm8k.prompt_tokens(tokenizer, [{"role": "user", "content": "x" * 300}])
+    limit = prompts.prompt_tokens(tokenizer, [{"role": "user", "content": "x" * 300}])
     rows = gsm8k.load(path, "train", SYSTEM, tokenizer, max_prompt_tokens=limit)
     assert rows["answer"] == ["1"]
     assert "dropped 1 of 2 prompts longer than" in capsys.readouterr().out

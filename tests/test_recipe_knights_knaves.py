@@ -232,8 +232,8 @@ def test_the_three_stages_train_in_order_and_are_evaluated(curriculum_run):
     before = json.loads((out / "eval_before.json").read_text())
     after = json.loads((out / "stage-3" / "eval_after.json").read_text())
     for result in (before, after):
-        assert result["eval_set"] == "generated" and list(result["sizes"]) == SIZES
-        assert all(size["n"] == 2 and len(size["records"]) == 2 for size in result["sizes"].values())
+        assert result["eval_set"] == "generated" and list(result["sets"]) == SIZES
+        assert all(size["n"] == 2 and len(size["records"]) == 2 for size in result["sets"].values())
     assert json.loads((out / "kk_results.json").read_text()) == report
     assert list(report["before"]) == list(report["after"]) == SIZES + ["avg"]
     assert report["after_stage"] == 3 and report["published_5ppl"] == [0.2, 0.41]
@@ -293,7 +293,7 @@ def test_a_stopped_curriculum_resumes_where_it_stopped(curriculum_run, tiny_mode
     shutil.copytree(out / "stage-1", tmp_path / "stage-1")  # stage 1 done; stage 2 stopped after one step
     shutil.copytree(out / "stage-2" / "checkpoint-1", tmp_path / "stage-2" / "checkpoint-1")
     before = json.loads((out / "eval_before.json").read_text())
-    before["sizes"]["3ppl"]["accuracy"] = 12.5
+    before["sets"]["3ppl"]["accuracy"] = 12.5
     (tmp_path / "eval_before.json").write_text(json.dumps(before))
 
     report = recipe.main(tiny_argv(tiny_model, tmp_path, "--resume_from_checkpoint", "last"))

@@ -56,7 +56,7 @@ def test_training_and_held_out_puzzles_never_overlap(tiny_model):
 def test_the_table_shows_each_kind_and_dashes_for_kinds_not_asked():
     kinds = {"who": 50.0, "what": 25.0, "where": 100.0, "when": None, "why": 0.0, "bonus": 12.5, "score": 40.0,
              "solved": 0.0, "openpipe": 30.0, "tokens": 812.0}
-    table = recipe.results_table(None, {"generated": {"kinds": kinds, "n": 4}})
+    table = recipe.results_table(None, {"eval_set": "generated", "sets": {"generated": {"kinds": kinds, "n": 4}}})
     header, before, after = table.splitlines()[:3]
     assert header.split() == ["generated", "who", "what", "where", "when", "why", "bonus", "score", "solved",
                               "OpenPipe", "tokens"]
@@ -82,7 +82,9 @@ def test_recipe_trains_saves_resumes_and_evaluates_by_question_kind(tiny_model, 
     assert {"checkpoint-1", "checkpoint-2", "adapter", "eval_before.json", "eval_after.json",
             "clue_results.json"} <= set(os.listdir(out))
     assert set(report) == {"generated", "public"}
-    for name, result in json.loads((out / "eval_after.json").read_text()).items():
+    after = json.loads((out / "eval_after.json").read_text())
+    assert after["eval_set"] == f"generated + {public}"
+    for name, result in after["sets"].items():
         assert result["n"] == 1 and len(result["records"]) == 1
         assert set(result["kinds"]) >= set(tc.QUESTION_KINDS) | {"score", "solved", "openpipe", "tokens"}
     assert json.loads((out / "clue_results.json").read_text()) == report
@@ -92,7 +94,7 @@ def test_recipe_trains_saves_resumes_and_evaluates_by_question_kind(tiny_model, 
 
     # a stopped run continues from its last checkpoint and keeps the evaluation it made before training
     before = json.loads((out / "eval_before.json").read_text())
-    before["generated"]["kinds"]["who"] = 12.5
+    before["sets"]["generated"]["kinds"]["who"] = 12.5
     (out / "eval_before.json").write_text(json.dumps(before))
     recipe.main(tiny_argv(tiny_model, out, "--clue_test_dir", str(public), "--max_steps", "3",
                           "--resume_from_checkpoint", "last"))

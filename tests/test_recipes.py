@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from recipes import common, gsm8k_0_5b, gsm8k_1_5b
-from recipes.common import RecipeError, parse_args
+from recipes.common import RecipeError, parse_args, read_evaluation
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -130,3 +130,13 @@ def test_unknown_engine_is_one_line_not_a_traceback():
                           text=True, env={**os.environ, "GRPO_ENGINE": "fastest"})
     assert done.returncode == 1
     assert "error: GRPO_ENGINE='fastest' is not one of unsloth, trl" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_an_earlier_evaluation_is_reused_only_for_the_same_sets(tmp_path):
+    path = tmp_path / "eval_before.json"
+    assert read_evaluation(str(path), "generated") is None  # none yet
+    path.write_text(json.dumps({"eval_set": "generated", "sets": {"3ppl": {"accuracy": 50.0}}}))
+    assert read_evaluation(str(path), "generated")["sets"]["3ppl"]["accuracy"] == 50.0
+    assert read_evaluation(str(path), "/data/kk-test") is None  # made on other puzzles: evaluate again
+    path.write_text(json.dumps([1, 2]))
+    assert read_evaluation(str(path), "generated") is None
