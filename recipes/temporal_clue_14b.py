@@ -25,8 +25,9 @@ onto GRPOConfig, and what does not:
   `frac_reward_zero_std` in the log shows how many there were.
 - Completions stop at 4,096 tokens (OpenPipe allowed 8,192 in 16,384-token packed rows). Our estimate for 24 GB:
   about 9.5 GB of 4-bit weights, 1.1 GB of LoRA weights and Adam state, about 6 GB for one 7k-token sequence's
-  checkpointed activations and chunked logits, the rest for vLLM's KV cache (gpu_memory_utilization 0.6). Not yet
-  measured on a GPU; if it does not fit, `--max_completion_length 2048`.
+  checkpointed activations and chunked logits, the rest for vLLM's KV cache. Measured with random weights (every
+  answer 4,096 tokens, BENCHMARKS.md), it does not fit yet: vLLM at 0.6 of memory peaked at 25.0 GB, at 0.5 (our
+  default) 24.3 GB. `--max_completion_length 2048` halves the longest sequence (not yet measured).
 - Prompts: the puzzles (`data/temporal_clue.py`) are up to about 11,000 characters, under 3,072 tokens by our count
   (a token per word, punctuation mark or digit); longer ones would be dropped, with a message.
 - Reward: the share of questions right (`rewards/temporal_clue.py`). OpenPipe's grader could never credit a time
@@ -60,7 +61,7 @@ PUZZLES_PER_STEP, ANSWERS_PER_PUZZLE = 8, 8  # published: 32 x 50
 
 DEFAULTS = dict(
     model="Qwen/Qwen2.5-14B-Instruct", output_dir="outputs/clue-14b",
-    max_seq_length=3072 + 4096, max_prompt_tokens=3072, gpu_memory_utilization=0.6,
+    max_seq_length=3072 + 4096, max_prompt_tokens=3072, gpu_memory_utilization=0.5,
     unsloth_grpo_mini_batch=4,  # Unsloth's log-probabilities 4 completions at a time (see knights_knaves_7b.py)
     lora_r=16, lora_alpha=32, lora_target_modules=LORA_MODULES,
     max_steps=100, learning_rate=6e-6, adam_beta1=0.9, adam_beta2=0.99, weight_decay=0.1,

@@ -39,6 +39,11 @@ sys.path.insert(0, str(ROOT))
 SHAPES = {"gsm8k_0_5b": "qwen2.5-0.5b", "gsm8k_1_5b": "qwen2.5-1.5b", "knights_knaves_7b:1": "qwen2.5-7b",
           "knights_knaves_7b:2": "qwen2.5-7b", "knights_knaves_7b:3": "qwen2.5-7b", "temporal_clue_14b": "qwen2.5-14b"}
 ENGINE_NAMES = {"unsloth": "Unsloth 4-bit LoRA", "trl": "plain TRL + PEFT, bf16 LoRA"}
+# What the benchmark changes in a recipe's settings, and why: Temporal Clue's random-weight answers all run to 4,096
+# tokens, so its 64 a step would take about half an hour each step. The benchmark generates 4 a step (one puzzle),
+# and times 2 steps. Both train one sequence at a time, so the peak memory should be close to the recipe's (the
+# recipe's own 64 a step have not been measured).
+REDUCED = {"temporal_clue_14b": {"steps": 2, "flags": ["--num_generations", "4", "--gradient_accumulation_steps", "4"]}}
 PACKAGES = ("torch", "transformers", "trl", "unsloth", "peft", "bitsandbytes", "vllm")
 
 
@@ -107,7 +112,35 @@ def worker(recipe_name: str, engine: str, model: str, steps: int, memory_gb: flo
             torch.cuda.set_per_process_memory_fraction(share)  # PyTorch's allocator; vLLM's share scales with it
             args.gpu_memory_utilization *= share
 
-        steps_log = []
+        steps_log, peak = [], MemoryPeak() if gpu else None
+
+        def record(**extra):
+            """Write what has been measured so far: a run stopped or out of memory still reports its steps."""
+            versions = {}
+            for package in PACKAGES:  # from the installed metadata: importing Unsloth here would patch TRL
+                try:
+                    versions[package] = importlib.metadata.version(package)
+                except importlib.metadata.PackageNotFoundError:
+                    pass
+            partial = Path(result).with_suffix(".part")
+            partial.write_text(json.dumps({
+                "recipe": recipe_name, "engine": engine, "unsloth": common.USE_UNSLOTH,
+                "vllm": bool(training_args.use_vllm),
+                "steps": [{k: v for k, v in s.items() if k != "start"} for s in steps_log if "time" in s],
+                "completions_per_step": training_args.per_device_train_batch_size
+                * training_args.gradient_accumulation_steps,
+                "micro_batch": training_args.per_device_train_batch_size,
+                "max_completion_length": training_args.max_completion_length,
+                "num_generations": training_args.num_generations, "learning_rate": training_args.learning_rate,
+                "peak_device_gb": peak.peak / 2**30 if peak else None,
+                "peak_reserved_gb": torch.cuda.max_memory_reserved() / 2**30 if gpu else None,
+                "peak_allocated_gb": torch.cuda.max_memory_allocated() / 2**30 if gpu else None,
+                "date": str(datetime.date.today()),
+                "gpu": torch.cuda.get_device_name() if gpu else "none (CPU)", "gpu_total_gb": total / 2**30,
+                "memory_cap_gb": memory_gb if gpu and memory_gb else None, "versions": versions,
+                "settings": settings, **extra},
+                indent=1))
+            partial.replace(result)  # whole or not at all: the worker may be killed at any moment
 
         class StepTimer(TrainerCallback):
             def on_step_begin(self, *_, **__):
@@ -119,13 +152,14 @@ def worker(recipe_name: str, engine: str, model: str, steps: int, memory_gb: flo
                 if gpu:
                     torch.cuda.synchronize()
                 steps_log[-1]["time"] = time.perf_counter() - steps_log[-1]["start"]
+                record(complete=False)
 
-        peak = MemoryPeak() if gpu else None
         if peak:
             peak.__enter__()
         try:
             model_, tokenizer = common.load_model(args, fast_inference=training_args.use_vllm)
             trainer = build_trainer(model_, tokenizer)
+            record(complete=False)  # loaded: the memory that takes is known even if no step ends
             trainer.add_callback(StepTimer())
             generate = trainer._generate_single_turn
 
@@ -138,29 +172,15 @@ def worker(recipe_name: str, engine: str, model: str, steps: int, memory_gb: flo
 
             trainer._generate_single_turn = timed_generate
             trainer.train()
-        finally:
+        except BaseException as error:  # out of memory above all: the steps done and the peak are still worth having
             if peak:
                 peak.__exit__()
-        versions = {}
-        for name in PACKAGES:  # read from the installed metadata: importing Unsloth here would patch TRL
-            try:
-                versions[name] = importlib.metadata.version(name)
-            except importlib.metadata.PackageNotFoundError:
-                pass
-        Path(result).write_text(json.dumps({
-            "recipe": recipe_name, "engine": engine, "unsloth": common.USE_UNSLOTH,
-            "vllm": bool(training_args.use_vllm),
-            "steps": [{k: v for k, v in s.items() if k != "start"} for s in steps_log],
-            "completions_per_step": training_args.per_device_train_batch_size
-            * training_args.gradient_accumulation_steps, "max_completion_length": training_args.max_completion_length,
-            "num_generations": training_args.num_generations, "learning_rate": training_args.learning_rate,
-            "peak_device_gb": peak.peak / 2**30 if peak else None,
-            "peak_reserved_gb": torch.cuda.max_memory_reserved() / 2**30 if gpu else None,
-            "date": str(datetime.date.today()),
-            "gpu": torch.cuda.get_device_name() if gpu else "none (CPU)", "gpu_total_gb": total / 2**30,
-            "memory_cap_gb": memory_gb if gpu and memory_gb else None, "versions": versions,
-            "settings": settings},
-            indent=1))
+            first_line = (str(error).strip().splitlines() or [""])[0][:200]
+            record(complete=False, error=f"{type(error).__name__}: {first_line}")
+            raise
+        if peak:
+            peak.__exit__()
+        record(complete=True)
 
 
 # --- The whole benchmark: builds the models, runs the workers, writes the table -----------------------------------
@@ -186,15 +206,22 @@ def extra_flags(run: dict) -> tuple[str, ...]:
     return tuple(out)
 
 
+def brief(reason: str) -> str:
+    """A failure's first two sentences: "OutOfMemoryError: CUDA out of memory. Tried to allocate 4.65 GiB" """
+    return ". ".join(reason.split(". ")[:2])
+
+
 def engine_label(run: dict) -> str:
+    if "unsloth" not in run:  # the run failed before it wrote anything
+        return ENGINE_NAMES[run["engine"]]
     if run["engine"] == "unsloth" and not run["unsloth"]:
         return "transformers + PEFT 4-bit LoRA (no CUDA, so no Unsloth), HF generation"
     label = ENGINE_NAMES[run["engine"]] + (", vLLM generation" if run["vllm"] else ", HF generation")
     return label + "".join(f", `{k}={v}`" for k, v in sorted(run.get("settings", {}).items()))
 
 
-def table(runs: list[dict], failures: list[str], made_by: str) -> str:
-    first = runs[0] if runs else {}
+def table(runs: list[dict], made_by: str) -> str:
+    first = next((r for r in runs if "gpu" in r), {})
     cap = first.get("memory_cap_gb")
     lines = [
         "# Benchmarks", "",
@@ -202,24 +229,40 @@ def table(runs: list[dict], failures: list[str], made_by: str) -> str:
         f"({first.get('gpu_total_gb', 0):.0f} GB), " + (f"capped at {cap:g} GB per process as on an RTX 3090."
                                                           if cap else "no memory cap."),
         "Versions: " + ", ".join(f"{k} {v}" for k, v in first.get("versions", {}).items()) + ".", "",
-        "Random weights with each recipe's model shape, at the recipe's own settings; every completion runs to the "
-        "length limit. Seconds per step: the median of the steps after the first (warm-up, shown apart).", "",
+        "Random weights with each recipe's model shape, at the recipe's own settings unless flags are shown; every "
+        "completion runs to the length limit. Seconds per step: the median of the steps after the first (warm-up, "
+        "shown apart). A run that failed shows what it measured before it stopped.", "",
         "| recipe | engine | completions × tokens a step | s / step | first step (s) | generation share "
         "| generated tokens/s | peak GPU memory | speed-up vs plain TRL |",
         "|---|---|---|---|---|---|---|---|---|"]
-    baseline = {(r["recipe"], extra_flags(r)): summarise(r)["step"] for r in runs if r["engine"] == "trl"}
+    baseline = {(r["recipe"], extra_flags(r)): summarise(r)["step"] for r in runs
+                if r["engine"] == "trl" and not r.get("failed") and r["steps"]}
+    baseline_failed = {(r["recipe"], extra_flags(r)) for r in runs if r["engine"] == "trl" and r.get("failed")}
+    order = list(SHAPES)
+    runs = sorted(runs, key=lambda r: (order.index(r["recipe"]) if r["recipe"] in order else len(order),
+                                       extra_flags(r), list(ENGINE_NAMES).index(r["engine"])))
     for r in runs:
-        s = summarise(r)
         engine = engine_label(r) + "".join(f" `{f}`" for f in extra_flags(r))
-        memory = "-" if r["peak_device_gb"] is None else f"{r['peak_device_gb']:.1f} GB"
-        if cap and r["peak_device_gb"] is not None:
-            memory += f" ({cap - r['peak_device_gb']:.1f} GB to spare)"
-        key = (r["recipe"], extra_flags(r))
-        speedup = f"{baseline[key] / s['step']:.1f}×" if key in baseline else "-"
-        lines.append(f"| {r['recipe']} | {engine} | {r['completions_per_step']} × {r['max_completion_length']} "
-                     f"| {s['step']:.1f} (median of {s['n']}) | {s['first']:.1f} | {100 * s['share']:.0f} % "
-                     f"| {s['tokens_per_s']:.0f} | {memory} | {speedup} |")
-    lines += [f"- failed: {f}" for f in failures]
+        shape = f"{r['completions_per_step']} × {r['max_completion_length']}" if "completions_per_step" in r else "-"
+        if r.get("micro_batch"):
+            shape += f" ({r['micro_batch']} at a time)"
+        peak_gb = r.get("peak_device_gb")
+        memory = "-" if peak_gb is None else f"{peak_gb:.1f} GB"
+        if r.get("failed") and peak_gb is not None:
+            memory += " until it stopped"
+        elif cap and peak_gb is not None:
+            memory += f" ({cap - peak_gb:.1f} GB to spare)" if peak_gb <= cap else f" (**{peak_gb - cap:.1f} GB over**)"
+        failed = f"**failed: {brief(r['failed'])}**" if r.get("failed") else ""
+        if r.get("steps"):
+            s, key = summarise(r), (r["recipe"], extra_flags(r))
+            speedup = f"{baseline[key] / s['step']:.1f}×" if key in baseline and len(r["steps"]) > 1 else (
+                "plain TRL failed" if key in baseline_failed and r["engine"] != "trl" else "-")
+            step = f"{s['step']:.1f} (median of {s['n']})" if len(r["steps"]) > 1 else "-"
+            lines.append(f"| {r['recipe']} | {engine} | {shape} | {' '.join(filter(None, [step, failed]))} "
+                         f"| {s['first']:.1f} | {100 * s['share']:.0f} % | {s['tokens_per_s']:.0f} | {memory} "
+                         f"| {speedup} |")
+        else:
+            lines.append(f"| {r['recipe']} | {engine} | {shape} | {failed or '-'} | - | - | - | {memory} | - |")
     return "\n".join(lines) + "\n"
 
 
@@ -248,7 +291,10 @@ def build_model(recipe: str, dataset: str, cache: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--recipes", nargs="+", default=list(SHAPES), choices=list(SHAPES))
-    parser.add_argument("--engines", nargs="+", default=list(ENGINE_NAMES), choices=list(ENGINE_NAMES))
+    parser.add_argument("--engines", nargs="+", choices=list(ENGINE_NAMES),
+                        help="default: both, but plain TRL only for the first stage of a staged recipe (the later "
+                        "stages differ from it only in completions a step)")
+    parser.add_argument("--full", action="store_true", help="Run Temporal Clue at its own settings too (see REDUCED)")
     parser.add_argument("--steps", type=int, default=4, help="GRPO steps a run: the first is warm-up (default 4)")
     parser.add_argument("--memory_gb", type=float, default=24, help="GPU memory cap per process; 0: none")
     parser.add_argument("--dataset_name", default="openai/gsm8k", help="GSM8K: hub id, folder or JSONL file")
@@ -266,30 +312,43 @@ def main(argv: list[str] | None = None) -> int:
     a = parser.parse_args(argv)
     if a.table:
         saved = [run for path in a.table for run in json.loads(path.read_text())]
-        a.output.write_text(table(saved, [], "Made from the runs in " + ", ".join(f"`{p.name}`" for p in a.table)))
+        a.output.write_text(table(saved, "Made from the runs in " + ", ".join(f"`{p.name}`" for p in a.table)))
         print(f"[bench] wrote {a.output} from {len(saved)} run(s)")
         return 0
     flags = [f for f in a.recipe_flags if f != "--"] + ["--dataset_name", a.dataset_name]
 
     if a.resume and not a.runs:
         parser.error("--resume needs --runs FILE")
-    key = {"steps": a.steps, "memory_gb": a.memory_gb, "model": a.model, "flags": flags}
+    def run_key(recipe: str) -> dict:
+        """The settings a recipe's runs are made with: what --resume compares."""
+        reduced = {} if a.full else REDUCED.get(recipe, {})
+        return {"steps": reduced.get("steps", a.steps), "memory_gb": a.memory_gb, "model": a.model,
+                "flags": reduced.get("flags", []) + flags}
+
+    def engines(recipe: str) -> list[str]:
+        if a.engines:
+            return a.engines
+        return [e for e in ENGINE_NAMES if e != "trl" or recipe.partition(":")[2] in ("", "1")]
+
     runs, failures = [], []
     if a.resume and a.runs.is_file():
-        runs = [r for r in json.loads(a.runs.read_text()) if r.get("bench") == key]
+        runs = [r for r in json.loads(a.runs.read_text()) if r.get("bench") == run_key(r.get("recipe", ""))]
+        failures = [f"{r['recipe']} / {r['engine']}: {r['failed']} (kept from {a.runs})"
+                    for r in runs if r.get("failed")]
         print(f"[bench] resuming: {len(runs)} run(s) kept from {a.runs}", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         for recipe in a.recipes:
             model = a.model or str(model_dir(recipe, a.cache))
             if not a.model and not (Path(model) / "config.json").is_file():  # in its own process: no GPU memory here
                 subprocess.run([sys.executable, __file__, "--build", recipe, a.dataset_name, str(a.cache)], check=True)
-            for engine in a.engines:
+            key = run_key(recipe)
+            for engine in engines(recipe):
                 if any(r["recipe"] == recipe and r["engine"] == engine for r in runs):
                     continue
                 result = Path(tmp) / f"{recipe}-{engine}.json"
-                print(f"[bench] {recipe} / {engine}: {a.steps} steps", flush=True)
-                proc = subprocess.Popen([sys.executable, __file__, "--worker", recipe, engine, model, str(a.steps),
-                                         str(a.memory_gb), str(result), *flags], cwd=ROOT)
+                print(f"[bench] {recipe} / {engine}: {key['steps']} steps", flush=True)
+                proc = subprocess.Popen([sys.executable, __file__, "--worker", recipe, engine, model,
+                                         str(key["steps"]), str(a.memory_gb), str(result), *key["flags"]], cwd=ROOT)
                 try:
                     proc.wait(timeout=a.timeout or None)
                 except subprocess.TimeoutExpired:
@@ -297,19 +356,23 @@ def main(argv: list[str] | None = None) -> int:
                     time.sleep(5)
                     proc.kill()
                     proc.wait()
-                    failures.append(f"{recipe} / {engine}: stopped after {a.timeout:.0f} s (see the stacks above)")
-                    continue
-                if proc.returncode or not result.is_file():
-                    failures.append(f"{recipe} / {engine}: exit status {proc.returncode} (see the log above)")
-                    continue
-                runs.append({**json.loads(result.read_text()), "bench": key})
+                    failure = f"stopped after {a.timeout:.0f} s"
+                else:
+                    failure = (proc.returncode or None) and f"exit status {proc.returncode}"
+                run = json.loads(result.read_text()) if result.is_file() else {"recipe": recipe, "engine": engine}
+                if failure or not run.get("complete"):
+                    run["failed"] = run.get("error") or failure or "no result written"
+                    failures.append(f"{recipe} / {engine}: {run['failed']} (see the log above)")
+                runs.append({**run, "bench": key})  # a failed run is kept too: --resume does not repeat it
                 if a.runs:
                     a.runs.write_text(json.dumps(runs, indent=1))
-                s = summarise(runs[-1])
-                print(f"[bench] {recipe} / {engine}: {s['step']:.2f} s/step, {100 * s['share']:.0f} % generating, "
-                      f"{s['tokens_per_s']:.0f} tokens/s, peak {runs[-1]['peak_device_gb'] or 0:.2f} GB", flush=True)
+                if run.get("steps"):
+                    s = summarise(run)
+                    print(f"[bench] {recipe} / {engine}: {s['step']:.2f} s/step over {s['n']}, "
+                          f"{100 * s['share']:.0f} % generating, {s['tokens_per_s']:.0f} tokens/s, "
+                          f"peak {run.get('peak_device_gb') or 0:.2f} GB", flush=True)
     command = "make bench" + (f' ARGS="{" ".join(argv)}"' if argv else "")
-    a.output.write_text(table(runs, failures, f"Made by `{command}`"))
+    a.output.write_text(table(runs, f"Made by `{command}`"))
     print(f"[bench] wrote {a.output}" + (f"; failed: {'; '.join(failures)}" if failures else ""))
     return 1 if failures else 0
 

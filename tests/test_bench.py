@@ -61,6 +61,41 @@ def test_bench_runs_both_engines_and_writes_the_table(tiny_model, tmp_path):
     assert len([line for line in output.read_text().splitlines() if line.startswith("| gsm8k_1_5b")]) == 2
 
 
+def test_a_run_stopped_by_the_timeout_is_kept_as_failed_and_not_repeated(tiny_model, tmp_path):
+    data = tmp_path / "train.jsonl"
+    data.write_text("".join(json.dumps(q) + "\n" for q in QUESTIONS))
+    output, runs = tmp_path / "BENCHMARKS.md", tmp_path / "runs.json"
+    # far more steps than 40 s allow; 40 s is ample for the worker to load (about 7 s here) and record that it did
+    command = [sys.executable, "tests/bench.py", "--recipes", "gsm8k_1_5b", "--engines", "trl", "--steps", "100000",
+               "--timeout", "40", "--model", tiny_model, "--dataset_name", str(data), "--output", str(output),
+               "--runs", str(runs), "--", "--gradient_accumulation_steps", "2", "--per_device_train_batch_size", "2",
+               "--num_generations", "2", "--max_completion_length", "32", "--max_prompt_tokens", "1024"]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env=env)
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert "[bench] gsm8k_1_5b / trl: 100000 steps" in done.stdout
+    assert "failed: gsm8k_1_5b / trl: stopped after 40 s" in done.stdout
+    assert "most recent call first" in done.stderr  # the worker printed its threads' stacks before it was killed
+
+    # kept in --runs with what it measured before it was stopped
+    [run] = json.loads(runs.read_text())
+    assert (run["recipe"], run["engine"], run["failed"]) == ("gsm8k_1_5b", "trl", "stopped after 40 s")
+    assert run["complete"] is False and run["completions_per_step"] == 4  # written by the worker once loaded
+    assert run["bench"]["steps"] == 100000
+    [row] = [line for line in output.read_text().splitlines() if line.startswith("| gsm8k_1_5b")]
+    assert "**failed: stopped after 40 s**" in row
+
+    # --resume keeps the failed run and does not run it again
+    output.unlink()
+    again = subprocess.run([*command[:2], "--resume", *command[2:]], cwd=ROOT, capture_output=True, text=True, env=env)
+    assert "Traceback" not in again.stderr, again.stderr[-2000:]
+    assert "resuming: 1 run(s) kept" in again.stdout
+    assert "gsm8k_1_5b / trl: 100000 steps" not in again.stdout
+    assert json.loads(runs.read_text()) == [run]
+    [row] = [line for line in output.read_text().splitlines() if line.startswith("| gsm8k_1_5b")]
+    assert "**failed: stopped after 40 s**" in row
+
+
 def test_summary_leaves_out_the_warm_up_step():
     run = {"steps": [{"time": 100.0, "generate": 90.0, "tokens": 10},
                      {"time": 2.0, "generate": 1.0, "tokens": 100},
@@ -110,3 +145,24 @@ def test_table_compares_runs_with_the_same_flags(tmp_path):
     assert [row.rsplit("|", 2)[1].strip() for row in rows] == ["4.0×", "1.0×", "6.0×", "1.0×"]
     assert "`--per_device_train_batch_size 32`" in rows[2] and "`--per_device_train_batch_size" not in rows[0]
     assert "14.0 GB to spare" in rows[0] and "`runs.json`" in (tmp_path / "B.md").read_text()
+
+
+def test_table_shows_failed_runs_and_memory_over_the_cap(tmp_path):
+    def run(recipe, engine, steps, peak, failed=None):
+        return {"recipe": recipe, "engine": engine, "unsloth": engine == "unsloth", "vllm": engine == "unsloth",
+                "steps": [{"time": t, "generate": 1.0, "tokens": 8} for t in steps], "completions_per_step": 64,
+                "max_completion_length": 1024, "peak_device_gb": peak, "memory_cap_gb": 24, "gpu": "G",
+                "gpu_total_gb": 80, "versions": {}, "settings": {}, "bench": {"flags": []},
+                **({"failed": failed} if failed else {})}
+    oom = "OutOfMemoryError: CUDA out of memory. Tried to allocate 4.65 GiB. GPU 0 has a total capacity of 80 GiB"
+    runs = [run("knights_knaves_7b:1", "trl", [], 23.3, oom), run("knights_knaves_7b:1", "unsloth", [60, 44, 45], 24.3)]
+    saved = tmp_path / "runs.json"
+    saved.write_text(json.dumps(runs))
+    assert bench.main(["--table", str(saved), "--output", str(tmp_path / "B.md")]) == 0
+    rows = [line for line in (tmp_path / "B.md").read_text().splitlines() if line.startswith("| knights")]
+    # Unsloth's row first; over the cap is said so; no speed-up against a baseline that failed
+    assert "Unsloth" in rows[0] and "44.5 (median of 2)" in rows[0] and "**0.3 GB over**" in rows[0]
+    assert rows[0].endswith("| plain TRL failed |")
+    # the failure in two sentences, and the memory it reached, not what it had "to spare"
+    assert "**failed: OutOfMemoryError: CUDA out of memory. Tried to allocate 4.65 GiB**" in rows[1]
+    assert "23.3 GB until it stopped" in rows[1] and "to spare" not in rows[1]

@@ -22,7 +22,8 @@ def test_recipe_a_defaults_are_the_posts_settings():
     assert args.lora_target_modules == ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
     assert (cfg.learning_rate, cfg.adam_beta1, cfg.adam_beta2, cfg.weight_decay) == (3e-5, 0.9, 0.99, 0.1)
     assert (cfg.warmup_steps, cfg.lr_scheduler_type.value, cfg.logging_steps) == (5, "cosine", 1)
-    assert (cfg.per_device_train_batch_size, cfg.gradient_accumulation_steps, cfg.num_generations) == (1, 32, 2)
+    # the post's 32 completions a step, 8 at a time instead of one: the same update (tested below)
+    assert (cfg.per_device_train_batch_size, cfg.gradient_accumulation_steps, cfg.num_generations) == (8, 4, 2)
     assert (cfg.max_completion_length, cfg.num_train_epochs, cfg.save_steps, cfg.max_grad_norm) == (512, 1, 100, 1.0)
 
 
@@ -140,3 +141,68 @@ def test_an_earlier_evaluation_is_reused_only_for_the_same_sets(tmp_path):
     assert read_evaluation(str(path), "/data/kk-test") is None  # made on other puzzles: evaluate again
     path.write_text(json.dumps([1, 2]))
     assert read_evaluation(str(path), "generated") is None
+
+
+QUESTIONS = [{"question": f"Ann has {n} apples and buys {n + 1} more. How many apples does she have?",
+              "answer": f"She has {n} + {n + 1} = {2 * n + 1}.\n#### {2 * n + 1}"} for n in range(8)]
+
+
+def one_grpo_step(tiny_model, tmp_path, per_device, accumulation, *flags):
+    """One GRPO step of recipe A (its settings, model loading, data and reward) on the tiny model, generating 8
+    completions: the prompts and completions it trained on, and how much each LoRA weight moved."""
+    import torch
+    from trl import GRPOTrainer
+
+    data = tmp_path / "train.jsonl"
+    data.write_text("".join(json.dumps(q) + "\n" for q in QUESTIONS))
+    args, cfg = parse_args(gsm8k_0_5b.DEFAULTS, [
+        "--model", tiny_model, "--dataset_name", str(data), "--output_dir", str(tmp_path / "run"),
+        "--max_prompt_tokens", "1024", "--max_completion_length", "8", "--lora_r", "4", "--lora_alpha", "8",
+        "--max_steps", "1", "--save_strategy", "no",
+        "--per_device_train_batch_size", str(per_device), "--gradient_accumulation_steps", str(accumulation),
+        # The update is then the gradient itself: Adam's first step (lr * g / |g|), clipping (which rescales g) and
+        # the warm-up (lr 0 at the first step) would each hide a difference in the gradient.
+        "--optim", "sgd", "--max_grad_norm", "0", "--warmup_steps", "0", "--learning_rate", "0.1",
+        # fp32 LoRA: on 4-bit weights TRL casts the LoRA to bf16, where the two splits agree only to bf16's rounding
+        "--load_in_4bit", "false", *flags])
+    assert cfg.num_generations == 2 and cfg.beta == 0.04
+    model, tokenizer = common.load_model(args)
+    # EOS made likelier: without it all 8 answers run to 8 tokens, and a token-count normalisation would not show
+    cfg.generation_kwargs = {"sequence_bias": [[[tokenizer.eos_token_id], 4.0]]}
+    train_set, _ = gsm8k_0_5b.load_data(args, tokenizer)
+    seen = []
+
+    def varied_reward(prompts, completions, completion_ids, **kwargs):
+        """Recipe A's reward is 0 on random text (no advantage, no gradient): this one varies with the answer."""
+        seen.append([(p[-1]["content"], list(ids)) for p, ids in zip(prompts, completion_ids)])
+        return [float(len(ids) + sum(ids) % 7) for ids in completion_ids]
+
+    trainer = GRPOTrainer(model=model, processing_class=tokenizer, reward_funcs=[*gsm8k_0_5b.REWARDS, varied_reward],
+                          args=cfg, train_dataset=train_set)
+    lora = [p for p in model.parameters() if p.requires_grad]
+    before = [p.detach().clone() for p in lora]
+    trainer.train()
+    assert len(seen) == 1 and len(seen[0]) == 8  # one generation of the step's 8 completions, whatever the split
+    return seen[0], torch.cat([(p.detach() - b).flatten() for p, b in zip(lora, before)])
+
+
+def test_recipe_a_micro_batches_make_the_posts_update(tiny_model, tmp_path):
+    """Recipe A trains a step's completions 8 at a time (8 x 4), the post one at a time (1 x 32). With the "grpo" loss
+    (each completion's token mean, averaged, divided by the accumulation steps) the gradient, so the update, is the
+    same. Here 8 completions a step: 1 x 8 (the post's way) against 4 x 2 (ours), from the same seed."""
+    import torch
+
+    post_completions, post = one_grpo_step(tiny_model, tmp_path, 1, 8)  # recipe A's own loss: "grpo"
+    ours_completions, ours = one_grpo_step(tiny_model, tmp_path, 4, 2)
+    assert ours_completions == post_completions  # the same prompts and answers: generated at once in both
+    assert len({len(ids) for _, ids in post_completions}) > 1  # of different lengths
+    scale = post.abs().max()
+    assert scale > 1e-3  # the step moved the LoRA
+    assert torch.allclose(ours, post, rtol=1e-4, atol=1e-5 * scale)
+
+    # "bnpo" divides by each micro-batch's token count instead: there the split does change the update, so the check
+    # above would fail if recipe A's loss were one whose normalisation depends on the split
+    _, post_bnpo = one_grpo_step(tiny_model, tmp_path, 1, 8, "--loss_type", "bnpo")
+    _, ours_bnpo = one_grpo_step(tiny_model, tmp_path, 4, 2, "--loss_type", "bnpo")
+    assert not torch.allclose(ours_bnpo, post_bnpo, rtol=1e-4, atol=1e-5 * scale)
+    assert (ours_bnpo - post_bnpo).abs().max() > 0.1 * scale
