@@ -32,8 +32,10 @@ Every step takes Logic-RL's 8 prompts. Choices and quirks:
 - The split of about 400 steps into 50 + 200 + 150 is ours, and so are the pools of 400 three-person and 900
   five-person puzzles (stages 2 and 3 share theirs; Logic-RL had fewer than 2,000 puzzles in all).
 - Loss: Logic-RL's GRPO script (KL coefficient 0.001 with the k3 estimator, clip 0.2, one update per batch, a token
-  mean over each micro-batch: TRL's "bnpo"). The KL reference differs by engine: Unsloth (on a GPU) takes the base
-  model in every stage; plain TRL (on a CPU, or GRPO_ENGINE=trl) a frozen copy of the adapter the stage starts from.
+  mean over each micro-batch: TRL's "bnpo"). Two things differ by engine. The KL reference: Unsloth (on a GPU) takes
+  the base model in every stage; plain TRL (on a CPU, or GRPO_ENGINE=trl) a frozen copy of the adapter the stage
+  starts from. The token mean: by its source, Unsloth 2026.10.7's "bnpo" divides by the token count of the whole
+  step, not of each micro-batch. The two agree when the micro-batches hold equally many tokens.
 - Completions stop at 1,024 tokens (Logic-RL allowed 2,048; its mean responses stayed under 650); prompts longer than
   400 tokens, Logic-RL's limit, are dropped.
 - The assistant's turn is pre-filled with "<think>", so prompts are rendered to text before training: TRL 1.14.2's
