@@ -173,13 +173,12 @@ def worker(recipe_name: str, engine: str, model: str, steps: int, memory_gb: flo
             trainer._generate_single_turn = timed_generate
             trainer.train()
         except BaseException as error:  # out of memory above all: the steps done and the peak are still worth having
-            if peak:
-                peak.__exit__()
             first_line = (str(error).strip().splitlines() or [""])[0][:200]
             record(complete=False, error=f"{type(error).__name__}: {first_line}")
             raise
-        if peak:
-            peak.__exit__()
+        finally:
+            if peak:
+                peak.__exit__()
         record(complete=True)
 
 
@@ -330,11 +329,9 @@ def main(argv: list[str] | None = None) -> int:
             return a.engines
         return [e for e in ENGINE_NAMES if e != "trl" or recipe.partition(":")[2] in ("", "1")]
 
-    runs, failures = [], []
+    runs = []
     if a.resume and a.runs.is_file():
         runs = [r for r in json.loads(a.runs.read_text()) if r.get("bench") == run_key(r.get("recipe", ""))]
-        failures = [f"{r['recipe']} / {r['engine']}: {r['failed']} (kept from {a.runs})"
-                    for r in runs if r.get("failed")]
         print(f"[bench] resuming: {len(runs)} run(s) kept from {a.runs}", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         for recipe in a.recipes:
@@ -362,7 +359,6 @@ def main(argv: list[str] | None = None) -> int:
                 run = json.loads(result.read_text()) if result.is_file() else {"recipe": recipe, "engine": engine}
                 if failure or not run.get("complete"):
                     run["failed"] = run.get("error") or failure or "no result written"
-                    failures.append(f"{recipe} / {engine}: {run['failed']} (see the log above)")
                 runs.append({**run, "bench": key})  # a failed run is kept too: --resume does not repeat it
                 if a.runs:
                     a.runs.write_text(json.dumps(runs, indent=1))
@@ -373,6 +369,7 @@ def main(argv: list[str] | None = None) -> int:
                           f"peak {run.get('peak_device_gb') or 0:.2f} GB", flush=True)
     command = "make bench" + (f' ARGS="{" ".join(argv)}"' if argv else "")
     a.output.write_text(table(runs, f"Made by `{command}`"))
+    failures = [f"{r['recipe']} / {r['engine']}: {r['failed']}" for r in runs if r.get("failed")]  # saved ones too
     print(f"[bench] wrote {a.output}" + (f"; failed: {'; '.join(failures)}" if failures else ""))
     return 1 if failures else 0
 
