@@ -27,7 +27,9 @@ onto GRPOConfig, and what does not:
   about 9.5 GB of 4-bit weights, 1.1 GB of LoRA weights and Adam state, about 6 GB for one 7k-token sequence's
   checkpointed activations and chunked logits, the rest for vLLM's KV cache. Measured with random weights (every
   answer 4,096 tokens, BENCHMARKS.md), it does not fit yet: vLLM at 0.6 of memory peaked at 25.0 GB, at 0.5 (our
-  default) 24.3 GB. `--max_completion_length 2048` halves the longest sequence (not yet measured).
+  default) 24.1-24.3 GB. That peak comes while loading: training itself peaked at 22.8 GB (19.0 GB with
+  `--max_completion_length 2048`, whose loading peak was no lower). Whether loading fits on a real 24 GB card is
+  not yet measured (BENCHMARKS.md says why the cap we used may overstate it).
 - Prompts: the puzzles (`data/temporal_clue.py`) are up to about 11,000 characters, under 3,072 tokens by our count
   (a token per word, punctuation mark or digit); longer ones would be dropped, with a message.
 - Reward: the share of questions right (`rewards/temporal_clue.py`). OpenPipe's grader could never credit a time

@@ -12,7 +12,13 @@ Seconds per step is the median of the steps after the first (the first one compi
 share is the time in the trainer's generation call over the step time; generated tokens per second count every
 completion token. Random weights never stop early, so every completion runs to the recipe's length limit: the worst
 case. Peak GPU memory is what the device had in use at its highest (CUDA context and vLLM included), sampled every
-0.1 s. Each engine runs in its own process, so Unsloth's patches never reach the plain TRL run.
+0.1 s, while loading and while training. Each engine runs in its own process, so Unsloth's patches never reach the
+plain TRL run.
+
+The memory cap makes a bigger GPU look like a 24 GB one to the whole run: another process takes the rest of the
+device before the run starts, and the run's `torch.cuda.mem_get_info` says the GPU has 24 GB in all. vLLM's
+`gpu_memory_utilization` and Unsloth's sizing of vLLM (read from the free memory) are then those of an RTX 3090, and
+anything past 24 GB fails as it would there.
 """
 
 import argparse
@@ -49,6 +55,38 @@ PACKAGES = ("torch", "transformers", "trl", "unsloth", "peft", "bitsandbytes", "
 
 # --- One engine, one recipe: runs in its own process -------------------------------------------------------------
 
+HOLDER = """import sys, torch
+keep = int(sys.argv[1])
+free, total = torch.cuda.mem_get_info()
+held = torch.empty(max(free - keep, 0), dtype=torch.uint8, device="cuda")
+free, total = torch.cuda.mem_get_info()
+print(total - free, flush=True)
+sys.stdin.read()  # held until the run ends: its end closes this pipe, also when it is killed
+"""
+
+
+def hold_rest_of_gpu(memory_gb: float) -> tuple[subprocess.Popen, int]:
+    """Another process takes all of the GPU but `memory_gb`: the process and the bytes unavailable to the run."""
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(int(memory_gb * 2**30))], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    line = holder.stdout.readline().strip()
+    if not line.isdigit():
+        holder.kill()
+        raise RuntimeError(f"could not hold the GPU memory beyond {memory_gb:g} GB (holder exit {holder.wait()})")
+    return holder, int(line)
+
+
+def report_total(torch, unavailable: int) -> None:
+    """torch.cuda.mem_get_info answers as on a GPU whose memory is what the holder left: vLLM and Unsloth read it."""
+    real = torch.cuda.mem_get_info
+
+    def mem_get_info(device=None):
+        free, total = real(device)
+        return free, total - unavailable
+
+    torch.cuda.mem_get_info = mem_get_info
+
+
 class MemoryPeak:
     """The most GPU memory in use on the device (every allocator, the CUDA context), sampled in a thread."""
 
@@ -71,11 +109,33 @@ class MemoryPeak:
         self._stop.set()
         self._thread.join()
 
+    def restart(self) -> int:
+        """The peak so far; from now on, the peak from the memory in use now."""
+        free, total = self.torch.cuda.mem_get_info()
+        before, self.peak = self.peak, total - free
+        return max(before, self.peak)
+
 
 def worker(recipe_name: str, engine: str, model: str, steps: int, memory_gb: float, result: str,
            recipe_flags: list[str]) -> None:
     os.environ["GRPO_ENGINE"] = engine  # read by recipes.common on import, which imports Unsloth first
     settings = {k: v for k, v in os.environ.items() if k.startswith(("UNSLOTH_", "TORCHDYNAMO_"))}  # the user's
+    import torch
+    gpu = torch.cuda.is_available()
+    holder, real_total = None, torch.cuda.get_device_properties(0).total_memory if gpu else 0  # no CUDA context yet
+    if gpu and memory_gb and real_total > memory_gb * 2**30:  # before Unsloth and vLLM size themselves by it
+        holder, unavailable = hold_rest_of_gpu(memory_gb)
+        report_total(torch, unavailable)
+    try:
+        run_worker(recipe_name, engine, model, steps, memory_gb if holder else 0, result, recipe_flags, settings, gpu,
+                   real_total)
+    finally:
+        if holder:
+            holder.kill()
+
+
+def run_worker(recipe_name: str, engine: str, model: str, steps: int, memory_gb: float, result: str,
+               recipe_flags: list[str], settings: dict, gpu: bool, real_total: int) -> None:
     from recipes import common
     import torch
     from transformers import TrainerCallback
@@ -105,14 +165,8 @@ def worker(recipe_name: str, engine: str, model: str, steps: int, memory_gb: flo
                                    args=training_args, train_dataset=recipe.load_data(args, tokenizer, **kwargs)[0])
         if engine == "trl":  # the baseline: bf16 LoRA, Hugging Face generation
             args.load_in_4bit, training_args.use_vllm = False, False
-        gpu = torch.cuda.is_available()
-        total = torch.cuda.mem_get_info()[1] if gpu else 0
-        if gpu and memory_gb:
-            share = min(1.0, memory_gb * 2**30 / total)
-            torch.cuda.set_per_process_memory_fraction(share)  # PyTorch's allocator; vLLM's share scales with it
-            args.gpu_memory_utilization *= share
 
-        steps_log, peak = [], MemoryPeak() if gpu else None
+        steps_log, peak, load_peak = [], MemoryPeak() if gpu else None, None
 
         def record(**extra):
             """Write what has been measured so far: a run stopped or out of memory still reports its steps."""
@@ -132,12 +186,16 @@ def worker(recipe_name: str, engine: str, model: str, steps: int, memory_gb: flo
                 "micro_batch": training_args.per_device_train_batch_size,
                 "max_completion_length": training_args.max_completion_length,
                 "num_generations": training_args.num_generations, "learning_rate": training_args.learning_rate,
-                "peak_device_gb": peak.peak / 2**30 if peak else None,
+                "peak_device_gb": max(peak.peak, load_peak or 0) / 2**30 if peak else None,
+                # loading (the model, vLLM's start and its KV cache) apart from training: what a change can lower
+                "peak_load_gb": load_peak / 2**30 if load_peak is not None else None,
+                "peak_train_gb": peak.peak / 2**30 if peak and load_peak is not None else None,
                 "peak_reserved_gb": torch.cuda.max_memory_reserved() / 2**30 if gpu else None,
                 "peak_allocated_gb": torch.cuda.max_memory_allocated() / 2**30 if gpu else None,
                 "date": str(datetime.date.today()),
-                "gpu": torch.cuda.get_device_name() if gpu else "none (CPU)", "gpu_total_gb": total / 2**30,
-                "memory_cap_gb": memory_gb if gpu and memory_gb else None, "versions": versions,
+                "gpu": torch.cuda.get_device_name() if gpu else "none (CPU)", "gpu_total_gb": real_total / 2**30,
+                "memory_cap_gb": memory_gb or None, "memory_cap": "rest of the GPU held" if memory_gb else None,
+                "versions": versions,
                 "settings": settings, **extra},
                 indent=1))
             partial.replace(result)  # whole or not at all: the worker may be killed at any moment
@@ -159,6 +217,8 @@ def worker(recipe_name: str, engine: str, model: str, steps: int, memory_gb: flo
         try:
             model_, tokenizer = common.load_model(args, fast_inference=training_args.use_vllm)
             trainer = build_trainer(model_, tokenizer)
+            if peak:
+                load_peak = peak.restart()
             record(complete=False)  # loaded: the memory that takes is known even if no step ends
             trainer.add_callback(StepTimer())
             generate = trainer._generate_single_turn
@@ -216,6 +276,8 @@ def engine_label(run: dict) -> str:
     if run["engine"] == "unsloth" and not run["unsloth"]:
         return "transformers + PEFT 4-bit LoRA (no CUDA, so no Unsloth), HF generation"
     label = ENGINE_NAMES[run["engine"]] + (", vLLM generation" if run["vllm"] else ", HF generation")
+    if "--load_in_4bit false" in extra_flags(run):  # the flag is shown too
+        label = label.replace("4-bit", "bf16")
     return label + "".join(f", `{k}={v}`" for k, v in sorted(run.get("settings", {}).items()))
 
 
@@ -225,8 +287,11 @@ def table(runs: list[dict], made_by: str) -> str:
     lines = [
         "# Benchmarks", "",
         f"{made_by} on {first.get('date', datetime.date.today())}: one {first.get('gpu', '?')} "
-        f"({first.get('gpu_total_gb', 0):.0f} GB), " + (f"capped at {cap:g} GB per process as on an RTX 3090."
-                                                          if cap else "no memory cap."),
+        f"({first.get('gpu_total_gb', 0):.0f} GB), " + (
+            "no memory cap." if not cap else
+            f"made a {cap:g} GB GPU as an RTX 3090 is (another process held the rest of it)."
+            if first.get("memory_cap") else
+            f"capped at {cap:g} GB per process as on an RTX 3090 (PyTorch's allocator, and vLLM's share scaled)."),
         "Versions: " + ", ".join(f"{k} {v}" for k, v in first.get("versions", {}).items()) + ".", "",
         "Random weights with each recipe's model shape, at the recipe's own settings unless flags are shown; every "
         "completion runs to the length limit. Seconds per step: the median of the steps after the first (warm-up, "
@@ -247,10 +312,14 @@ def table(runs: list[dict], made_by: str) -> str:
             shape += f" ({r['micro_batch']} at a time)"
         peak_gb = r.get("peak_device_gb")
         memory = "-" if peak_gb is None else f"{peak_gb:.1f} GB"
+        notes = []
         if r.get("failed") and peak_gb is not None:
             memory += " until it stopped"
         elif cap and peak_gb is not None:
-            memory += f" ({cap - peak_gb:.1f} GB to spare)" if peak_gb <= cap else f" (**{peak_gb - cap:.1f} GB over**)"
+            notes.append(f"{cap - peak_gb:.1f} GB to spare" if peak_gb <= cap else f"**{peak_gb - cap:.1f} GB over**")
+        if r.get("peak_load_gb") is not None and r.get("peak_train_gb") is not None:
+            notes.append(f"loading {r['peak_load_gb']:.1f}, training {r['peak_train_gb']:.1f}")
+        memory += f" ({'; '.join(notes)})" if notes else ""
         failed = f"**failed: {brief(r['failed'])}**" if r.get("failed") else ""
         if r.get("steps"):
             s, key = summarise(r), (r["recipe"], extra_flags(r))
@@ -295,7 +364,8 @@ def main(argv: list[str] | None = None) -> int:
                         "stages differ from it only in completions a step)")
     parser.add_argument("--full", action="store_true", help="Run Temporal Clue at its own settings too (see REDUCED)")
     parser.add_argument("--steps", type=int, default=4, help="GRPO steps a run: the first is warm-up (default 4)")
-    parser.add_argument("--memory_gb", type=float, default=24, help="GPU memory cap per process; 0: none")
+    parser.add_argument("--memory_gb", type=float, default=24,
+                        help="GPU memory each run sees, as on a GPU of that size (the rest is held); 0: all of it")
     parser.add_argument("--dataset_name", default="openai/gsm8k", help="GSM8K: hub id, folder or JSONL file")
     parser.add_argument("--model", help="Use this model for every recipe instead of a random one of its shape")
     parser.add_argument("--cache", type=Path, default=ROOT / ".cache" / "bench", help="Where random models are kept")

@@ -166,3 +166,71 @@ def test_table_shows_failed_runs_and_memory_over_the_cap(tmp_path):
     # the failure in two sentences, and the memory it reached, not what it had "to spare"
     assert "**failed: OutOfMemoryError: CUDA out of memory. Tried to allocate 4.65 GiB**" in rows[1]
     assert "23.3 GB until it stopped" in rows[1] and "to spare" not in rows[1]
+
+
+def test_table_shows_the_loading_and_training_peaks_apart(tmp_path):
+    run = {"recipe": "temporal_clue_14b", "engine": "unsloth", "unsloth": True, "vllm": True,
+           "steps": [{"time": t, "generate": 1.0, "tokens": 8} for t in (120, 114)], "completions_per_step": 4,
+           "max_completion_length": 4096, "peak_device_gb": 24.14, "peak_load_gb": 24.14, "peak_train_gb": 22.8,
+           "memory_cap_gb": 24, "gpu": "G", "gpu_total_gb": 80, "versions": {}, "settings": {}, "bench": {"flags": []}}
+    saved = tmp_path / "runs.json"
+    saved.write_text(json.dumps([run]))
+    assert bench.main(["--table", str(saved), "--output", str(tmp_path / "B.md")]) == 0
+    row = next(line for line in (tmp_path / "B.md").read_text().splitlines() if line.startswith("| temporal"))
+    assert "24.1 GB (**0.1 GB over**; loading 24.1, training 22.8)" in row
+    assert "Unsloth 4-bit LoRA, vLLM generation" in row  # and in bf16 when the run was given --load_in_4bit false:
+    saved.write_text(json.dumps([{**run, "bench": {"flags": ["--load_in_4bit", "false"]}}]))
+    assert bench.main(["--table", str(saved), "--output", str(tmp_path / "B.md")]) == 0
+    assert "| Unsloth bf16 LoRA, vLLM generation `--load_in_4bit false` |" in (tmp_path / "B.md").read_text()
+
+
+class FakeCuda:
+    """torch.cuda's mem_get_info, answering from a list of (free, total) readings."""
+
+    def __init__(self, readings):
+        self.readings = list(readings)
+
+    def mem_get_info(self, device=None):
+        return self.readings.pop(0) if len(self.readings) > 1 else self.readings[0]
+
+
+def test_memory_peak_restarts_from_the_memory_in_use():
+    import types
+    peak = bench.MemoryPeak.__new__(bench.MemoryPeak)
+    peak.torch, peak.peak = types.SimpleNamespace(cuda=FakeCuda([(30, 100)])), 90
+    assert peak.restart() == 90  # the peak so far (loading) ...
+    assert peak.peak == 70  # ... and training is measured from the 70 in use now, not from the earlier 90
+
+
+FAKE_TORCH = """
+class cuda:
+    free = 100 * 2**30
+
+    @staticmethod
+    def mem_get_info(device=None):
+        return cuda.free, 140 * 2**30
+
+uint8 = "uint8"
+
+def empty(n, dtype=None, device=None):
+    cuda.free -= n
+"""
+
+
+def test_the_rest_of_the_gpu_is_held_until_the_run_ends(tmp_path, monkeypatch):
+    (tmp_path / "torch.py").write_text(FAKE_TORCH)  # a GPU of 140 GB with 100 free, in the holder's process
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    holder, unavailable = bench.hold_rest_of_gpu(24)
+    try:
+        assert unavailable == (140 - 24) * 2**30  # 24 GB left to the run: others' 40 GB and the holder's 76
+        assert holder.poll() is None  # still holding
+    finally:
+        holder.stdin.close()  # what the run's end, or its death, does
+    assert holder.wait(timeout=30) == 0
+
+
+def test_the_run_sees_a_gpu_of_the_memory_left_to_it():
+    import types
+    torch = types.SimpleNamespace(cuda=FakeCuda([(20 * 2**30, 140 * 2**30)]))
+    bench.report_total(torch, (140 - 24) * 2**30)
+    assert torch.cuda.mem_get_info() == (20 * 2**30, 24 * 2**30)  # as an RTX 3090 with 4 GB in use
