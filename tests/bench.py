@@ -178,7 +178,7 @@ def run_worker(recipe_name: str, engine: str, model: str, steps: int, memory_gb:
                     pass
             partial = Path(result).with_suffix(".part")
             partial.write_text(json.dumps({
-                "recipe": recipe_name, "engine": engine, "unsloth": common.USE_UNSLOTH,
+                "recipe": recipe_name, "engine": engine, "model": model, "unsloth": common.USE_UNSLOTH,
                 "vllm": bool(training_args.use_vllm),
                 "steps": [{k: v for k, v in s.items() if k != "start"} for s in steps_log if "time" in s],
                 "completions_per_step": training_args.per_device_train_batch_size
@@ -278,6 +278,8 @@ def engine_label(run: dict) -> str:
     label = ENGINE_NAMES[run["engine"]] + (", vLLM generation" if run["vllm"] else ", HF generation")
     if "--load_in_4bit false" in extra_flags(run):  # the flag is shown too
         label = label.replace("4-bit", "bf16")
+    elif run["engine"] == "unsloth" and run.get("bench", {}).get("prequantized"):
+        label = label.replace("4-bit LoRA", "4-bit LoRA (pre-quantized checkpoint)")
     return label + "".join(f", `{k}={v}`" for k, v in sorted(run.get("settings", {}).items()))
 
 
@@ -356,6 +358,21 @@ def build_model(recipe: str, dataset: str, cache: Path) -> None:
     random_model.build(SHAPES[recipe], model_dir(recipe, cache), texts)
 
 
+def quantize_copy(source: str, target: Path) -> None:
+    """`source` saved again in 4-bit (bitsandbytes NF4, double quantization, bf16 compute), as Unsloth's pre-quantized
+    checkpoints are: what a user's 4-bit run downloads and vLLM loads, instead of quantizing bf16 weights itself."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
+
+    config = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                                bnb_4bit_compute_dtype=torch.bfloat16)
+    model = AutoModelForCausalLM.from_pretrained(source, quantization_config=config, dtype=torch.bfloat16,
+                                                 device_map="cuda" if torch.cuda.is_available() else "cpu")
+    model.save_pretrained(target)
+    AutoTokenizer.from_pretrained(source).save_pretrained(target)
+    print(f"[bench] {source} in 4-bit -> {target}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--recipes", nargs="+", default=list(SHAPES), choices=list(SHAPES))
@@ -363,6 +380,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="default: both, but plain TRL only for the first stage of a staged recipe (the later "
                         "stages differ from it only in completions a step)")
     parser.add_argument("--full", action="store_true", help="Run Temporal Clue at its own settings too (see REDUCED)")
+    parser.add_argument("--prequantized", action="store_true",
+                        help="Unsloth loads a 4-bit checkpoint of the model, as a user's run does, instead of "
+                        "quantizing its bf16 weights while loading")
     parser.add_argument("--steps", type=int, default=4, help="GRPO steps a run: the first is warm-up (default 4)")
     parser.add_argument("--memory_gb", type=float, default=24,
                         help="GPU memory each run sees, as on a GPU of that size (the rest is held); 0: all of it")
@@ -392,7 +412,7 @@ def main(argv: list[str] | None = None) -> int:
         """The settings a recipe's runs are made with: what --resume compares."""
         reduced = {} if a.full else REDUCED.get(recipe, {})
         return {"steps": reduced.get("steps", a.steps), "memory_gb": a.memory_gb, "model": a.model,
-                "flags": reduced.get("flags", []) + flags}
+                "flags": reduced.get("flags", []) + flags, **({"prequantized": True} if a.prequantized else {})}
 
     def engines(recipe: str) -> list[str]:
         if a.engines:
@@ -412,9 +432,14 @@ def main(argv: list[str] | None = None) -> int:
             for engine in engines(recipe):
                 if any(r["recipe"] == recipe and r["engine"] == engine for r in runs):
                     continue
+                engine_model = model
+                if a.prequantized and engine == "unsloth":
+                    engine_model = str(a.cache / f"{Path(model).name}-bnb-4bit")
+                    if not (Path(engine_model) / "config.json").is_file():
+                        subprocess.run([sys.executable, __file__, "--quantize", model, engine_model], check=True)
                 result = Path(tmp) / f"{recipe}-{engine}.json"
                 print(f"[bench] {recipe} / {engine}: {key['steps']} steps", flush=True)
-                proc = subprocess.Popen([sys.executable, __file__, "--worker", recipe, engine, model,
+                proc = subprocess.Popen([sys.executable, __file__, "--worker", recipe, engine, engine_model,
                                          str(key["steps"]), str(a.memory_gb), str(result), *key["flags"]], cwd=ROOT)
                 try:
                     proc.wait(timeout=a.timeout or None)
@@ -445,7 +470,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 1 and sys.argv[1] == "--build":
+    if len(sys.argv) > 1 and sys.argv[1] == "--quantize":
+        quantize_copy(sys.argv[2], Path(sys.argv[3]))
+    elif len(sys.argv) > 1 and sys.argv[1] == "--build":
         build_model(sys.argv[2], sys.argv[3], Path(sys.argv[4]))
     elif len(sys.argv) > 1 and sys.argv[1] == "--worker":
         recipe_, engine_, model_, steps_, memory_, result_, *flags_ = sys.argv[2:]

@@ -61,6 +61,26 @@ def test_bench_runs_both_engines_and_writes_the_table(tiny_model, tmp_path):
     assert len([line for line in output.read_text().splitlines() if line.startswith("| gsm8k_1_5b")]) == 2
 
 
+def test_prequantized_runs_load_a_4bit_checkpoint_of_the_model(tiny_model, tmp_path):
+    data = tmp_path / "train.jsonl"
+    data.write_text("".join(json.dumps(q) + "\n" for q in QUESTIONS))
+    output, runs, cache = tmp_path / "BENCHMARKS.md", tmp_path / "runs.json", tmp_path / "cache"
+    done = subprocess.run(
+        [sys.executable, "tests/bench.py", "--recipes", "gsm8k_1_5b", "--engines", "unsloth", "--steps", "2",
+         "--model", tiny_model, "--prequantized", "--cache", str(cache), "--dataset_name", str(data),
+         "--output", str(output), "--runs", str(runs), "--", "--gradient_accumulation_steps", "2",
+         "--per_device_train_batch_size", "2", "--num_generations", "2", "--max_completion_length", "6"],
+        cwd=ROOT, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    quantized = cache / f"{os.path.basename(tiny_model)}-bnb-4bit"
+    config = json.loads((quantized / "config.json").read_text())
+    assert config["quantization_config"]["bnb_4bit_quant_type"] == "nf4"  # saved in 4-bit, as Unsloth's are
+    assert (quantized / "tokenizer.json").is_file()
+    run = json.loads(runs.read_text())[0]
+    assert run["bench"]["prequantized"] is True and len(run["steps"]) == 2
+    assert run["model"] == str(quantized)  # the run loaded the 4-bit copy
+
+
 def test_a_run_stopped_by_the_timeout_is_kept_as_failed_and_not_repeated(tiny_model, tmp_path):
     data = tmp_path / "train.jsonl"
     data.write_text("".join(json.dumps(q) + "\n" for q in QUESTIONS))
@@ -182,6 +202,9 @@ def test_table_shows_the_loading_and_training_peaks_apart(tmp_path):
     saved.write_text(json.dumps([{**run, "bench": {"flags": ["--load_in_4bit", "false"]}}]))
     assert bench.main(["--table", str(saved), "--output", str(tmp_path / "B.md")]) == 0
     assert "| Unsloth bf16 LoRA, vLLM generation `--load_in_4bit false` |" in (tmp_path / "B.md").read_text()
+    saved.write_text(json.dumps([{**run, "bench": {"flags": [], "prequantized": True}}]))
+    assert bench.main(["--table", str(saved), "--output", str(tmp_path / "B.md")]) == 0
+    assert "| Unsloth 4-bit LoRA (pre-quantized checkpoint), vLLM generation |" in (tmp_path / "B.md").read_text()
 
 
 class FakeCuda:
