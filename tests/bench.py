@@ -16,7 +16,7 @@ case. Peak GPU memory is what the device had in use at its highest (CUDA context
 plain TRL run.
 
 The memory cap makes a bigger GPU look like a 24 GB one to the whole run: another process takes the rest of the
-device before the run starts, and the run's `torch.cuda.mem_get_info` says the GPU has 24 GB in all. vLLM's
+device before the run starts, and PyTorch's memory queries in the run say the GPU has 24 GB in all. vLLM's
 `gpu_memory_utilization` and Unsloth's sizing of vLLM (read from the free memory) are then those of an RTX 3090, and
 anything past 24 GB fails as it would there.
 """
@@ -77,14 +77,18 @@ def hold_rest_of_gpu(memory_gb: float) -> tuple[subprocess.Popen, int]:
 
 
 def report_total(torch, unavailable: int) -> None:
-    """torch.cuda.mem_get_info answers as on a GPU whose memory is what the holder left: vLLM and Unsloth read it."""
-    real = torch.cuda.mem_get_info
+    """torch.cuda.mem_get_info (read by Unsloth) and torch.accelerator.get_memory_info (by vLLM) answer as on a GPU
+    whose memory is what the holder left."""
+    def shrunk(real):
+        def get_memory_info(device=None):
+            free, total = real(device)
+            return free, total - unavailable
+        return get_memory_info
 
-    def mem_get_info(device=None):
-        free, total = real(device)
-        return free, total - unavailable
-
-    torch.cuda.mem_get_info = mem_get_info
+    torch.cuda.mem_get_info = shrunk(torch.cuda.mem_get_info)
+    accelerator = getattr(torch, "accelerator", None)
+    if hasattr(accelerator, "get_memory_info"):
+        accelerator.get_memory_info = shrunk(accelerator.get_memory_info)
 
 
 class MemoryPeak:

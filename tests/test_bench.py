@@ -254,6 +254,9 @@ def test_the_rest_of_the_gpu_is_held_until_the_run_ends(tmp_path, monkeypatch):
 
 def test_the_run_sees_a_gpu_of_the_memory_left_to_it():
     import types
-    torch = types.SimpleNamespace(cuda=FakeCuda([(20 * 2**30, 140 * 2**30)]))
+    reading = (20 * 2**30, 140 * 2**30)
+    torch = types.SimpleNamespace(cuda=FakeCuda([reading]),
+                                  accelerator=types.SimpleNamespace(get_memory_info=lambda device=None: reading))
     bench.report_total(torch, (140 - 24) * 2**30)
-    assert torch.cuda.mem_get_info() == (20 * 2**30, 24 * 2**30)  # as an RTX 3090 with 4 GB in use
+    assert torch.cuda.mem_get_info() == (20 * 2**30, 24 * 2**30)  # as an RTX 3090 with 4 GB in use: Unsloth reads
+    assert torch.accelerator.get_memory_info(0) == (20 * 2**30, 24 * 2**30)  # and vLLM reads this one
