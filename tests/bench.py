@@ -60,20 +60,26 @@ keep = int(sys.argv[1])
 free, total = torch.cuda.mem_get_info()
 held = torch.empty(max(free - keep, 0), dtype=torch.uint8, device="cuda")
 free, total = torch.cuda.mem_get_info()
-print(total - free, flush=True)
+print(total - free, total, flush=True)
 sys.stdin.read()  # held until the run ends: its end closes this pipe, also when it is killed
 """
 
 
-def hold_rest_of_gpu(memory_gb: float) -> tuple[subprocess.Popen, int]:
-    """Another process takes all of the GPU but `memory_gb`: the process and the bytes unavailable to the run."""
+def hold_rest_of_gpu(memory_gb: float) -> tuple[subprocess.Popen | None, int, int]:
+    """Another process takes all of the GPU but `memory_gb`: that process (None on a GPU no bigger, where nothing is
+    held), the bytes left unavailable to the run, and the GPU's whole memory."""
     holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(int(memory_gb * 2**30))], stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE, text=True)
-    line = holder.stdout.readline().strip()
-    if not line.isdigit():
+    numbers = holder.stdout.readline().split()
+    if len(numbers) != 2 or not all(n.isdigit() for n in numbers):
         holder.kill()
         raise RuntimeError(f"could not hold the GPU memory beyond {memory_gb:g} GB (holder exit {holder.wait()})")
-    return holder, int(line)
+    unavailable, total = map(int, numbers)
+    if total <= memory_gb * 2**30:  # already that small: the holder's own CUDA context would only take from the run
+        holder.stdin.close()
+        holder.wait()
+        return None, 0, total
+    return holder, unavailable, total
 
 
 def report_total(torch, unavailable: int) -> None:
@@ -125,11 +131,14 @@ def worker(recipe_name: str, engine: str, model: str, steps: int, memory_gb: flo
     os.environ["GRPO_ENGINE"] = engine  # read by recipes.common on import, which imports Unsloth first
     settings = {k: v for k, v in os.environ.items() if k.startswith(("UNSLOTH_", "TORCHDYNAMO_"))}  # the user's
     import torch
-    gpu = torch.cuda.is_available()
-    holder, real_total = None, torch.cuda.get_device_properties(0).total_memory if gpu else 0  # no CUDA context yet
-    if gpu and memory_gb and real_total > memory_gb * 2**30:  # before Unsloth and vLLM size themselves by it
-        holder, unavailable = hold_rest_of_gpu(memory_gb)
-        report_total(torch, unavailable)
+    gpu = torch.cuda.is_available()  # no CUDA context yet: the run's own comes out of the memory left to it
+    holder, real_total = None, 0
+    if gpu and memory_gb:  # before Unsloth and vLLM size themselves by what they see
+        holder, unavailable, real_total = hold_rest_of_gpu(memory_gb)
+        if holder:
+            report_total(torch, unavailable)
+    if gpu and not real_total:
+        real_total = torch.cuda.mem_get_info()[1]
     try:
         run_worker(recipe_name, engine, model, steps, memory_gb if holder else 0, result, recipe_flags, settings, gpu,
                    real_total)

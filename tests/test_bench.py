@@ -243,13 +243,14 @@ def empty(n, dtype=None, device=None):
 def test_the_rest_of_the_gpu_is_held_until_the_run_ends(tmp_path, monkeypatch):
     (tmp_path / "torch.py").write_text(FAKE_TORCH)  # a GPU of 140 GB with 100 free, in the holder's process
     monkeypatch.setenv("PYTHONPATH", str(tmp_path))
-    holder, unavailable = bench.hold_rest_of_gpu(24)
+    holder, unavailable, total = bench.hold_rest_of_gpu(24)
     try:
-        assert unavailable == (140 - 24) * 2**30  # 24 GB left to the run: others' 40 GB and the holder's 76
+        assert unavailable == (140 - 24) * 2**30 and total == 140 * 2**30  # 24 GB left: others' 40, the holder's 76
         assert holder.poll() is None  # still holding
     finally:
         holder.stdin.close()  # what the run's end, or its death, does
     assert holder.wait(timeout=30) == 0
+    assert bench.hold_rest_of_gpu(140)[:2] == (None, 0)  # a GPU no bigger than asked: nothing held
 
 
 def test_the_run_sees_a_gpu_of_the_memory_left_to_it():
