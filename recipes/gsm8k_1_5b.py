@@ -62,7 +62,8 @@ def load_data(args, tokenizer):
 
 
 def main(args, training_args):
-    model, tokenizer = load_model(args, fast_inference=training_args.use_vllm)
+    model, tokenizer = load_model(args, fast_inference=training_args.use_vllm,
+                                  gradient_checkpointing=training_args.gradient_checkpointing)
     train_set, eval_set = load_data(args, tokenizer)
     before = evaluate_stage("before", model, tokenizer, eval_set, TASK, args, training_args)
     trainer = GRPOTrainer(model=model, processing_class=tokenizer,

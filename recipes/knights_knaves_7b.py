@@ -338,7 +338,8 @@ def main(argv: list[str] | None = None) -> dict | None:
     eval_set = curriculum.kk_test_dir or "generated"
     sets = None if args.skip_eval else load_eval_sets(args, curriculum.kk_test_dir)
 
-    model, tokenizer = load_model(args, fast_inference=first.training_args.use_vllm)
+    model, tokenizer = load_model(args, fast_inference=first.training_args.use_vllm,
+                                  gradient_checkpointing=first.training_args.gradient_checkpointing)
     before_path = os.path.join(root, "eval_before.json")
     before = read_evaluation(before_path, eval_set)
     if sets and first.number == 1 and not (resuming and before):

@@ -23,13 +23,12 @@ onto GRPOConfig, and what does not:
   size varied. TRL has no such switch: those samples keep advantage 0 and so add no gradient, but they still count
   in the loss's token mean, which makes the step smaller when many groups are uniform.
   `frac_reward_zero_std` in the log shows how many there were.
-- Completions stop at 4,096 tokens (OpenPipe allowed 8,192 in 16,384-token packed rows). Our estimate for 24 GB:
-  about 9.5 GB of 4-bit weights, 1.1 GB of LoRA weights and Adam state, about 6 GB for one 7k-token sequence's
-  checkpointed activations and chunked logits, the rest for vLLM's KV cache. Measured with random weights (every
-  answer 4,096 tokens, BENCHMARKS.md), it does not fit yet: vLLM at 0.6 of memory peaked at 25.0 GB, at 0.5 (our
-  default) 24.1-24.3 GB. That peak comes while loading: training itself peaked at 22.8 GB (19.0 GB with
-  `--max_completion_length 2048`, whose loading peak was no lower). Whether loading fits on a real 24 GB card is
-  not yet measured (BENCHMARKS.md says why the cap we used may overstate it).
+- Completions stop at 4,096 tokens (OpenPipe allowed 8,192 in 16,384-token packed rows). In 24 GB: about 9.5 GB
+  of 4-bit weights, 1.1 GB of LoRA weights and Adam state, about 6 GB for one 7k-token sequence's checkpointed
+  activations and chunked logits, the rest for vLLM's KV cache. Measured with random weights, every answer 4,096
+  tokens, on a GPU made a 24 GB one (BENCHMARKS.md): loading Unsloth's pre-quantized 4-bit checkpoint, as the
+  default model name does, the run peaked at 21.2 GB (2.8 GB to spare), 91 s a step for 4 answers. A 16-bit
+  checkpoint quantized while loading peaked at 23.5 GB: on a 24 GB card, give it a 4-bit one.
 - Prompts: the puzzles (`data/temporal_clue.py`) are up to about 11,000 characters, under 3,072 tokens by our count
   (a token per word, punctuation mark or digit); longer ones would be dropped, with a message.
 - Reward: the share of questions right (`rewards/temporal_clue.py`). OpenPipe's grader could never credit a time
@@ -201,7 +200,8 @@ def main(argv: list[str] | None = None) -> dict | None:
     puzzles = clue_args.puzzles or training_args.max_steps * max(per_step // training_args.num_generations, 1)
     public = tc.load(clue_args.clue_test_dir) if clue_args.clue_test_dir else None  # a bad path fails here, early
 
-    model, tokenizer = load_model(args, fast_inference=training_args.use_vllm)
+    model, tokenizer = load_model(args, fast_inference=training_args.use_vllm,
+                                  gradient_checkpointing=training_args.gradient_checkpointing)
     train_set, eval_set = load_data(args, tokenizer, puzzles)
     sets = eval_sets(args, eval_set, public)
 

@@ -228,7 +228,8 @@ def run_worker(recipe_name: str, engine: str, model: str, steps: int, memory_gb:
         if peak:
             peak.__enter__()
         try:
-            model_, tokenizer = common.load_model(args, fast_inference=training_args.use_vllm)
+            model_, tokenizer = common.load_model(args, fast_inference=training_args.use_vllm,
+                                                  gradient_checkpointing=training_args.gradient_checkpointing)
             trainer = build_trainer(model_, tokenizer)
             if peak:
                 load_peak = peak.restart()

@@ -22,8 +22,8 @@ def test_recipe_a_defaults_are_the_posts_settings():
     assert args.lora_target_modules == ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
     assert (cfg.learning_rate, cfg.adam_beta1, cfg.adam_beta2, cfg.weight_decay) == (3e-5, 0.9, 0.99, 0.1)
     assert (cfg.warmup_steps, cfg.lr_scheduler_type.value, cfg.logging_steps) == (5, "cosine", 1)
-    # the post's 32 completions a step, 8 at a time instead of one: the same update (tested below)
-    assert (cfg.per_device_train_batch_size, cfg.gradient_accumulation_steps, cfg.num_generations) == (8, 4, 2)
+    # the post's 32 completions a step, 16 at a time instead of one: the same update (tested below)
+    assert (cfg.per_device_train_batch_size, cfg.gradient_accumulation_steps, cfg.num_generations) == (16, 2, 2)
     assert (cfg.max_completion_length, cfg.num_train_epochs, cfg.save_steps, cfg.max_grad_norm) == (512, 1, 100, 1.0)
 
 
@@ -56,6 +56,31 @@ def test_unsloth_only_settings_are_left_out_without_unsloth():
     assert not hasattr(cfg, "unsloth_grpo_mini_batch") and cfg.max_completion_length == 512
     with pytest.raises(ValueError, match="unsloth_grpo_mini_batch"):  # asked for by name, it is still refused
         parse_args(gsm8k_0_5b.DEFAULTS, ["--unsloth_grpo_mini_batch", "8"])
+
+
+@pytest.mark.parametrize("flag, expected", [([], "unsloth"), (["--gradient_checkpointing", "false"], False)])
+def test_unsloth_gets_grpoconfigs_gradient_checkpointing(monkeypatch, flag, expected):
+    """On the Unsloth path the recipes pass GRPOConfig's gradient_checkpointing on: Unsloth's offloading checkpoints
+    by default, none with `--gradient_checkpointing false` (plain TRL's trainer reads the flag itself)."""
+    import types
+
+    calls = {}
+
+    class FastLanguageModel:  # stands in for Unsloth's, which needs a CUDA GPU: records what the recipe asked for
+        @staticmethod
+        def from_pretrained(**kwargs):
+            return "model", types.SimpleNamespace(pad_token="<pad>")
+
+        @staticmethod
+        def get_peft_model(model, **kwargs):
+            calls.update(kwargs)
+            return model
+
+    monkeypatch.setitem(sys.modules, "unsloth", types.SimpleNamespace(FastLanguageModel=FastLanguageModel))
+    monkeypatch.setattr(common, "USE_UNSLOTH", True)
+    args, cfg = parse_args(gsm8k_0_5b.DEFAULTS, ["--model", "m", *flag])
+    common.load_model(args, gradient_checkpointing=cfg.gradient_checkpointing)
+    assert calls["use_gradient_checkpointing"] == expected
 
 
 def test_unknown_flag_is_refused():
@@ -187,7 +212,7 @@ def one_grpo_step(tiny_model, tmp_path, per_device, accumulation, *flags):
 
 
 def test_recipe_a_micro_batches_make_the_posts_update(tiny_model, tmp_path):
-    """Recipe A trains a step's completions 8 at a time (8 x 4), the post one at a time (1 x 32). With the "grpo" loss
+    """Recipe A trains a step's completions 16 at a time (16 x 2), the post one at a time (1 x 32). With the "grpo" loss
     (each completion's token mean, averaged, divided by the accumulation steps) the gradient, so the update, is the
     same. Here 8 completions a step: 1 x 8 (the post's way) against 4 x 2 (ours), from the same seed."""
     import torch
