@@ -20,7 +20,8 @@ Each stage is a GRPO run on generated puzzles (data/knights_knaves.py) with Logi
 
 Every step takes Logic-RL's 8 prompts. Choices and quirks:
 - Rollouts are a quarter of the published ones, so that a step's completions fit one 24 GB GPU (measured with
-  random weights: 21.7, 22.2 and 22.4 GB, BENCHMARKS.md); the curve keeps its shape: large, larger, small.
+  random weights on a 24 GB GPU: 20.7, 21.1 and 21.7 GB, BENCHMARKS.md); the curve keeps its shape: large, larger,
+  small.
 - Sampling: TRL's defaults (top-p 1.0, top-k 0) already sample from the whole distribution, so the "loosened"
   top-p/top-k of stage 2 cannot go further than that: stage 2 differs from stage 1 by its temperature (Logic-RL's
   1.5 broke into gibberish). The values are in the table so that they can be set per stage.
