@@ -29,7 +29,8 @@ How a puzzle is made (`puzzle(seed, index)`):
 
 The prompt is the public puzzles' text, layout and answer-format block, word for word. Each puzzle is
 `{"num_clues": int, "prompt": str, "solution": {"A": "Mrs. White", ...}}`, the public files' format, which `load`
-reads. The same seed and index give the same puzzle on any machine: Python's `random` is seeded with a string, and
+reads. `python -m data.temporal_clue --count 100 --seed 1 --out puzzles.json` makes and saves some, and prints how
+long they took. The same seed and index give the same puzzle on any machine: Python's `random` is seeded with a string, and
 CP-SAT runs one worker with a fixed seed and a deterministic time limit (a puzzle it cannot settle within the limit
 is drawn again from the next sub-seed).
 
@@ -43,9 +44,13 @@ Differences from OpenPipe's generator (bradhilton/temporal-clue, MIT):
 - "Mr. Boddy was murdered by X" (3 of the 128 public puzzles) is never a clue: who did it is always asked.
 """
 
+import argparse
 import json
 import os
 import random
+import statistics
+import sys
+import time
 from dataclasses import dataclass
 
 SUSPECTS = ["Miss Peach", "Monsieur Brunette", "Mr. Green", "Professor Plum", "Mrs. White", "Colonel Mustard",
@@ -865,3 +870,34 @@ def make_row(puzzle: dict) -> dict:
     return {"prompt": [{"role": "user", "content": puzzle["prompt"]}], "solution": puzzle["solution"],
             "kinds": question_kinds(puzzle["prompt"]), "num_clues": puzzle.get("num_clues", 0),
             "question": puzzle["prompt"], "answer": json.dumps(puzzle["solution"])}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Make puzzles, print how long they took and their sizes, and save them in the public files' format."""
+    parser = argparse.ArgumentParser(prog="python -m data.temporal_clue", description=main.__doc__)
+    parser.add_argument("--count", type=int, default=100, help="how many puzzles (default 100)")
+    parser.add_argument("--seed", type=int, default=0, help="the stream's seed (the recipe's: 2025)")
+    parser.add_argument("--start", type=int, default=0, help="index of the first puzzle in the stream")
+    parser.add_argument("--out", help="a JSON file to write them to, as `load` and --clue_test_dir read them")
+    a = parser.parse_args(argv)
+    if a.count < 1 or a.start < 0:
+        parser.error("--count must be at least 1 and --start at least 0")
+    if a.out and not os.path.isdir(os.path.dirname(os.path.abspath(a.out))):
+        parser.error(f"no folder for --out {a.out}")
+    began = time.perf_counter()
+    puzzles = generate(a.count, a.seed, a.start)
+    took = time.perf_counter() - began
+    clues = [p["num_clues"] for p in puzzles]
+    answers = [len(p["solution"]) for p in puzzles]
+    print(f"{a.count} puzzles (seed {a.seed}, from {a.start}) in {took:.1f} s on one core, {took / a.count:.2f} s "
+          f"each; clues {min(clues)}-{max(clues)} (median {statistics.median(clues):g}), questions "
+          f"{min(answers)}-{max(answers)}")
+    if a.out:
+        with open(a.out, "w") as f:
+            json.dump(puzzles, f, indent=1)
+        print(f"wrote {a.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
