@@ -30,9 +30,9 @@ How a puzzle is made (`puzzle(seed, index)`):
 The prompt is the public puzzles' text, layout and answer-format block, word for word. Each puzzle is
 `{"num_clues": int, "prompt": str, "solution": {"A": "Mrs. White", ...}}`, the public files' format, which `load`
 reads. `python -m data.temporal_clue --count 100 --seed 1 --out puzzles.json` makes and saves some, and prints how
-long they took. The same seed and index give the same puzzle on any machine: Python's `random` is seeded with a string, and
-CP-SAT runs one worker with a fixed seed and a deterministic time limit (a puzzle it cannot settle within the limit
-is drawn again from the next sub-seed).
+long they took. The same seed and index give the same puzzle on any machine: Python's `random` is seeded with a
+string, and CP-SAT runs one worker with a fixed seed and a deterministic time limit (a puzzle it cannot settle within
+the limit is drawn again from the next sub-seed).
 
 Differences from OpenPipe's generator (bradhilton/temporal-clue, MIT):
 - It made the whole night unique; we make the answers unique, then pad (step 6).
