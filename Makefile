@@ -40,6 +40,9 @@ else
 	$(PY) -m pip install -r $(VENV)/requirements-cpu.txt
 	$(PY) -m pip uninstall -y -q torchvision
 endif
+	# Unsloth requires xformers, whose build for torch 2.10 cannot load beside 2.11: Unsloth falls back to PyTorch's
+	# attention either way, and without it says nothing at start (its own advice: pip uninstall xformers)
+	$(PY) -m pip uninstall -y -q xformers
 	rm -f $(VENV)/.installed-*
 	touch $@
 

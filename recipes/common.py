@@ -142,7 +142,7 @@ def load_model(args: RecipeArguments, fast_inference: bool = False, gradient_che
                 use_gradient_checkpointing="unsloth" if gradient_checkpointing else False,
                 random_state=args.lora_random_state)
         else:
-            model, tokenizer = _load_peft_model(args)
+            model, tokenizer = _load_peft_model(args, fast_inference)
     except (OSError, RuntimeError) as e:  # unknown hub id, missing folder, no network (Unsloth: RuntimeError)
         if isinstance(e, RuntimeError) and "Failed to load model" not in str(e):
             raise
@@ -152,7 +152,7 @@ def load_model(args: RecipeArguments, fast_inference: bool = False, gradient_che
     return model, tokenizer
 
 
-def _load_peft_model(args: RecipeArguments):
+def _load_peft_model(args: RecipeArguments, fast_inference: bool = False):
     """The same LoRA through transformers + PEFT: fp32 on a CPU, bf16 on a GPU; bitsandbytes NF4 with load_in_4bit.
     With --full_finetune, the model itself, every weight trainable."""
     from peft import LoraConfig, get_peft_model
@@ -161,7 +161,8 @@ def _load_peft_model(args: RecipeArguments):
     if DISTRIBUTED:
         print(f"[model] accelerate, processes: {NUM_PROCESSES}; transformers + PEFT, Hugging Face generation")
     elif HAS_CUDA:
-        print("[model] GRPO_ENGINE=trl: transformers + PEFT, Hugging Face generation (no Unsloth)")
+        print("[model] GRPO_ENGINE=trl: transformers + PEFT, " +
+              ("TRL's vLLM generation" if fast_inference else "Hugging Face generation") + " (no Unsloth)")
     else:
         print("[model] no CUDA GPU: transformers + PEFT on the CPU instead of Unsloth (fine for tests and tiny models)")
     dtype = torch.bfloat16 if HAS_CUDA else torch.float32

@@ -1,7 +1,8 @@
 """Benchmark: each recipe's real GRPO settings for a few steps, on a random-weight model of the recipe's shape,
-through the recipe's engine (Unsloth 4-bit LoRA; vLLM generation when installed) and through plain TRL + PEFT (bf16
-LoRA, Hugging Face generation), side by side in one run. Writes a markdown table (BENCHMARKS.md). A staged recipe is
-benchmarked stage by stage: `knights_knaves_7b:2` is its stage 2.
+through the recipe's engine (Unsloth 4-bit LoRA; vLLM generation when installed) and through plain TRL + PEFT bf16
+LoRA twice: with TRL's own vLLM generation (`--use_vllm`, colocated: what a TRL user runs, and the speed-up's
+baseline) and with Hugging Face generation (the floor), side by side in one run. Writes a markdown table
+(BENCHMARKS.md). A staged recipe is benchmarked stage by stage: `knights_knaves_7b:2` is its stage 2.
 
     make bench                                         # every recipe, capped at 24 GB as on an RTX 3090
     make bench ARGS="--recipes gsm8k_0_5b --steps 5"   # one recipe, more steps
@@ -26,6 +27,7 @@ import datetime
 import faulthandler
 import importlib
 import importlib.metadata
+import importlib.util
 import inspect
 import json
 import os
@@ -44,7 +46,10 @@ sys.path.insert(0, str(ROOT))
 # What is benchmarked: a recipe, or one stage of a staged recipe ("recipe:N"), and the shape of its model
 SHAPES = {"gsm8k_0_5b": "qwen2.5-0.5b", "gsm8k_1_5b": "qwen2.5-1.5b", "knights_knaves_7b:1": "qwen2.5-7b",
           "knights_knaves_7b:2": "qwen2.5-7b", "knights_knaves_7b:3": "qwen2.5-7b", "temporal_clue_14b": "qwen2.5-14b"}
-ENGINE_NAMES = {"unsloth": "Unsloth 4-bit LoRA", "trl": "plain TRL + PEFT, bf16 LoRA"}
+ENGINE_NAMES = {"unsloth": "Unsloth 4-bit LoRA", "trl-vllm": "plain TRL + PEFT, bf16 LoRA",
+                "trl": "plain TRL + PEFT, bf16 LoRA"}
+SHORT_NAMES = {"unsloth": "Unsloth", "trl-vllm": "TRL + vLLM", "trl": "TRL + HF generation"}
+BASELINE, FLOOR = "trl-vllm", "trl"  # the speed-up is against TRL with its own vLLM; HF generation is the floor
 # What the benchmark changes in a recipe's settings, and why: Temporal Clue's random-weight answers all run to 4,096
 # tokens, so its 64 a step would take about half an hour each step. The benchmark generates 4 a step (one puzzle),
 # and times 2 steps. Both train one sequence at a time, so the peak memory should be close to the recipe's (the
@@ -128,7 +133,7 @@ class MemoryPeak:
 
 def worker(recipe_name: str, engine: str, model: str, steps: int, memory_gb: float, result: str,
            recipe_flags: list[str]) -> None:
-    os.environ["GRPO_ENGINE"] = engine  # read by recipes.common on import, which imports Unsloth first
+    os.environ["GRPO_ENGINE"] = "unsloth" if engine == "unsloth" else "trl"  # read by recipes.common on import
     settings = {k: v for k, v in os.environ.items() if k.startswith(("UNSLOTH_", "TORCHDYNAMO_"))}  # the user's
     import torch
     gpu = torch.cuda.is_available()  # no CUDA context yet: the run's own comes out of the memory left to it
@@ -176,8 +181,9 @@ def run_worker(recipe_name: str, engine: str, model: str, steps: int, memory_gb:
                     kwargs["puzzles"] = steps * max(per_step // training_args.num_generations, 1)
                 return GRPOTrainer(model=model_, processing_class=tokenizer, reward_funcs=recipe.REWARDS,
                                    args=training_args, train_dataset=recipe.load_data(args, tokenizer, **kwargs)[0])
-        if engine == "trl":  # the baseline: bf16 LoRA, Hugging Face generation
-            args.load_in_4bit, training_args.use_vllm = False, False
+        if engine != "unsloth":  # plain TRL: bf16 LoRA, with TRL's vLLM in this process (its default mode) or HF
+            args.load_in_4bit, training_args.use_vllm = False, engine == "trl-vllm"
+            training_args.vllm_mode = "colocate"
 
         steps_log, peak, load_peak = [], MemoryPeak() if gpu else None, None
 
@@ -193,6 +199,8 @@ def run_worker(recipe_name: str, engine: str, model: str, steps: int, memory_gb:
             partial.write_text(json.dumps({
                 "recipe": recipe_name, "engine": engine, "model": model, "unsloth": common.USE_UNSLOTH,
                 "vllm": bool(training_args.use_vllm),
+                **({"vllm_gpu_memory_utilization": training_args.vllm_gpu_memory_utilization}
+                   if engine == "trl-vllm" else {}),
                 "steps": [{k: v for k, v in s.items() if k != "start"} for s in steps_log if "time" in s],
                 "completions_per_step": training_args.per_device_train_batch_size
                 * training_args.gradient_accumulation_steps,
@@ -290,6 +298,8 @@ def engine_label(run: dict) -> str:
     if run["engine"] == "unsloth" and not run["unsloth"]:
         return "transformers + PEFT 4-bit LoRA (no CUDA, so no Unsloth), HF generation"
     label = ENGINE_NAMES[run["engine"]] + (", vLLM generation" if run["vllm"] else ", HF generation")
+    if run["engine"] == "trl-vllm":
+        label += f" (TRL's, colocated, share {run.get('vllm_gpu_memory_utilization', '?')})"
     if "--load_in_4bit false" in extra_flags(run):  # the flag is shown too
         label = label.replace("4-bit", "bf16")
     elif run["engine"] == "unsloth" and run.get("bench", {}).get("prequantized"):
@@ -313,11 +323,24 @@ def table(runs: list[dict], made_by: str) -> str:
         "completion runs to the length limit. Seconds per step: the median of the steps after the first (warm-up, "
         "shown apart). A run that failed shows what it measured before it stopped.", "",
         "| recipe | engine | completions × tokens a step | s / step | first step (s) | generation share "
-        "| generated tokens/s | peak GPU memory | speed-up vs plain TRL |",
-        "|---|---|---|---|---|---|---|---|---|"]
-    baseline = {(r["recipe"], extra_flags(r)): summarise(r)["step"] for r in runs
-                if r["engine"] == "trl" and not r.get("failed") and r["steps"]}
-    baseline_failed = {(r["recipe"], extra_flags(r)) for r in runs if r["engine"] == "trl" and r.get("failed")}
+        "| generated tokens/s | peak GPU memory | speed-up vs TRL + vLLM | vs TRL + HF generation |",
+        "|---|---|---|---|---|---|---|---|---|---|"]
+
+    def steps_of(engine):
+        return {(r["recipe"], extra_flags(r)): summarise(r)["step"] for r in runs
+                if r["engine"] == engine and not r.get("failed") and len(r["steps"]) > 1}
+
+    def failed(engine):
+        return {(r["recipe"], extra_flags(r)) for r in runs if r["engine"] == engine and r.get("failed")}
+
+    references = [(steps_of(engine), failed(engine), engine) for engine in (BASELINE, FLOOR)]
+
+    def speedup(run, step, reference):
+        times, failures, engine = reference
+        key = (run["recipe"], extra_flags(run))
+        if key in times and len(run["steps"]) > 1:
+            return f"{times[key] / step:.1f}×"
+        return f"{SHORT_NAMES[engine]} failed" if key in failures and run["engine"] != engine else "-"
     order = list(SHAPES)
     runs = sorted(runs, key=lambda r: (order.index(r["recipe"]) if r["recipe"] in order else len(order),
                                        extra_flags(r), list(ENGINE_NAMES).index(r["engine"])))
@@ -336,17 +359,16 @@ def table(runs: list[dict], made_by: str) -> str:
         if r.get("peak_load_gb") is not None and r.get("peak_train_gb") is not None:
             notes.append(f"loading {r['peak_load_gb']:.1f}, training {r['peak_train_gb']:.1f}")
         memory += f" ({'; '.join(notes)})" if notes else ""
-        failed = f"**failed: {brief(r['failed'])}**" if r.get("failed") else ""
+        failure = f"**failed: {brief(r['failed'])}**" if r.get("failed") else ""
         if r.get("steps"):
-            s, key = summarise(r), (r["recipe"], extra_flags(r))
-            speedup = f"{baseline[key] / s['step']:.1f}×" if key in baseline and len(r["steps"]) > 1 else (
-                "plain TRL failed" if key in baseline_failed and r["engine"] != "trl" else "-")
+            s = summarise(r)
+            ratios = " | ".join(speedup(r, s["step"], reference) for reference in references)
             step = f"{s['step']:.1f} (median of {s['n']})" if len(r["steps"]) > 1 else "-"
-            lines.append(f"| {r['recipe']} | {engine} | {shape} | {' '.join(filter(None, [step, failed]))} "
+            lines.append(f"| {r['recipe']} | {engine} | {shape} | {' '.join(filter(None, [step, failure]))} "
                          f"| {s['first']:.1f} | {100 * s['share']:.0f} % | {s['tokens_per_s']:.0f} | {memory} "
-                         f"| {speedup} |")
+                         f"| {ratios} |")
         else:
-            lines.append(f"| {r['recipe']} | {engine} | {shape} | {failed or '-'} | - | - | - | {memory} | - |")
+            lines.append(f"| {r['recipe']} | {engine} | {shape} | {failure or '-'} | - | - | - | {memory} | - | - |")
     return "\n".join(lines) + "\n"
 
 
@@ -391,8 +413,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--recipes", nargs="+", default=list(SHAPES), choices=list(SHAPES))
     parser.add_argument("--engines", nargs="+", choices=list(ENGINE_NAMES),
-                        help="default: both, but plain TRL only for the first stage of a staged recipe (the later "
-                        "stages differ from it only in completions a step)")
+                        help="default: all three (trl-vllm where vllm is installed), but plain TRL only for the first "
+                        "stage of a staged recipe (the later stages differ from it only in completions a step)")
     parser.add_argument("--full", action="store_true", help="Run Temporal Clue at its own settings too (see REDUCED)")
     parser.add_argument("--prequantized", action="store_true",
                         help="Unsloth loads a 4-bit checkpoint of the model, as a user's run does, instead of "
@@ -428,10 +450,17 @@ def main(argv: list[str] | None = None) -> int:
         return {"steps": reduced.get("steps", a.steps), "memory_gb": a.memory_gb, "model": a.model,
                 "flags": reduced.get("flags", []) + flags, **({"prequantized": True} if a.prequantized else {})}
 
+    has_vllm = importlib.util.find_spec("vllm") is not None
+    if a.engines and BASELINE in a.engines and not has_vllm:
+        parser.error(f"--engines {BASELINE} needs the vllm package (pip install -r requirements.txt, on a GPU)")
+    if not a.engines and not has_vllm:
+        print(f"[bench] {BASELINE} left out: the vllm package is not installed", flush=True)
+
     def engines(recipe: str) -> list[str]:
         if a.engines:
             return a.engines
-        return [e for e in ENGINE_NAMES if e != "trl" or recipe.partition(":")[2] in ("", "1")]
+        return [e for e in ENGINE_NAMES if e == "unsloth" or (recipe.partition(":")[2] in ("", "1")
+                                                              and (e != BASELINE or has_vllm))]
 
     runs = []
     if a.resume and a.runs.is_file():

@@ -1,6 +1,7 @@
 """The benchmark (tests/bench.py) end to end on a tiny model on the CPU: both engines, each in its own process, and
 the table it writes. The numbers themselves come from the GPU (BENCHMARKS.md); here the bookkeeping is checked."""
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -40,7 +41,8 @@ def test_bench_runs_both_engines_and_writes_the_table(tiny_model, tmp_path):
     text = output.read_text()
     rows = [line for line in text.splitlines() if line.startswith("| gsm8k_1_5b")]
     assert len(rows) == 2 and "median of 2" in rows[0]
-    assert rows[1].endswith("| 1.0× |")  # plain TRL against itself
+    assert rows[1].endswith("| - | 1.0× |")  # plain TRL against itself; no TRL + vLLM run without vllm
+    assert "[bench] trl-vllm left out: the vllm package is not installed" in done.stdout
     assert "none (CPU)" in text and "trl " in text
 
     # --resume keeps the runs already done with the same settings and runs only what is missing
@@ -163,8 +165,39 @@ def test_table_compares_runs_with_the_same_flags(tmp_path):
     rows = [line for line in (tmp_path / "B.md").read_text().splitlines() if line.startswith("| gsm8k_0_5b")]
     # each run is compared with plain TRL at its own flags: 40 / 10 and 30 / 5, not 30 / 10
     assert [row.rsplit("|", 2)[1].strip() for row in rows] == ["4.0×", "1.0×", "6.0×", "1.0×"]
+    assert [row.rsplit("|", 3)[1].strip() for row in rows] == ["-"] * 4  # no TRL + vLLM run: no main ratio
     assert "`--per_device_train_batch_size 32`" in rows[2] and "`--per_device_train_batch_size" not in rows[0]
     assert "14.0 GB to spare" in rows[0] and "`runs.json`" in (tmp_path / "B.md").read_text()
+
+
+def test_the_speed_up_is_against_trl_with_its_own_vllm_and_hf_generation_is_the_floor(tmp_path):
+    def run(engine, seconds):
+        return {"recipe": "gsm8k_0_5b", "engine": engine, "unsloth": engine == "unsloth", "vllm": engine != "trl",
+                "steps": [{"time": 50.0, "generate": 1.0, "tokens": 8}] + [{"time": seconds, "generate": 1.0,
+                                                                          "tokens": 8}] * 3,
+                "completions_per_step": 32, "max_completion_length": 512, "peak_device_gb": 10.0,
+                "memory_cap_gb": 24, "gpu": "G", "gpu_total_gb": 80, "versions": {}, "settings": {},
+                "bench": {"flags": []}, **({"vllm_gpu_memory_utilization": 0.3} if engine == "trl-vllm" else {})}
+    saved = tmp_path / "runs.json"
+    saved.write_text(json.dumps([run("trl", 30.0), run("unsloth", 4.0), run("trl-vllm", 3.0)]))
+    assert bench.main(["--table", str(saved), "--output", str(tmp_path / "B.md")]) == 0
+    text = (tmp_path / "B.md").read_text()
+    assert "| speed-up vs TRL + vLLM | vs TRL + HF generation |" in text
+    rows = [line for line in text.splitlines() if line.startswith("| gsm8k_0_5b")]
+    # Unsloth first, then TRL with its vLLM, then the floor; each with both ratios
+    assert "Unsloth 4-bit LoRA, vLLM generation" in rows[0] and rows[0].endswith("| 0.8× | 7.5× |")
+    assert "plain TRL + PEFT, bf16 LoRA, vLLM generation (TRL's, colocated, share 0.3)" in rows[1]
+    assert rows[1].endswith("| 1.0× | 10.0× |")
+    assert "HF generation" in rows[2] and rows[2].endswith("| 0.1× | 1.0× |")
+
+
+def test_trl_vllm_needs_the_vllm_package(tmp_path):
+    if importlib.util.find_spec("vllm") is not None:
+        pytest.skip("vllm is installed here")
+    done = subprocess.run([sys.executable, "tests/bench.py", "--engines", "trl-vllm", "--output",
+                           str(tmp_path / "B.md")], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 2 and "--engines trl-vllm needs the vllm package" in done.stderr
+    assert "Traceback" not in done.stderr and not (tmp_path / "B.md").exists()
 
 
 def test_table_shows_failed_runs_and_memory_over_the_cap(tmp_path):
@@ -182,7 +215,7 @@ def test_table_shows_failed_runs_and_memory_over_the_cap(tmp_path):
     rows = [line for line in (tmp_path / "B.md").read_text().splitlines() if line.startswith("| knights")]
     # Unsloth's row first; over the cap is said so; no speed-up against a baseline that failed
     assert "Unsloth" in rows[0] and "44.5 (median of 2)" in rows[0] and "**0.3 GB over**" in rows[0]
-    assert rows[0].endswith("| plain TRL failed |")
+    assert rows[0].endswith("| - | TRL + HF generation failed |")  # no TRL + vLLM run to compare with
     # the failure in two sentences, and the memory it reached, not what it had "to spare"
     assert "**failed: OutOfMemoryError: CUDA out of memory. Tried to allocate 4.65 GiB**" in rows[1]
     assert "23.3 GB until it stopped" in rows[1] and "to spare" not in rows[1]
