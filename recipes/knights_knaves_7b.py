@@ -45,6 +45,8 @@ Every step takes Logic-RL's 8 prompts. Choices and quirks:
   as solved when every role in the reply's last <answer> is right (the reward's +2 rule); the format is reported
   apart. The generated test puzzles are the first 100 of each size's seeded stream, and training takes the ones after
   them, so the two never overlap.
+- Reward and evaluation read a reply as Logic-RL's scorer did: a reply that writes "Assistant:" (a fake next turn)
+  is judged on what follows the first one alone (rewards/knights_knaves.py; `kk_whole_reply_reward` reads it all).
 
 Each stage's settings are defaults: a flag or a --config key still wins, in every stage the run trains; to change one
 stage only, run it alone with --stage N. The recipe's own flags (--stage, --people, --puzzles, --final_temperature,
@@ -67,7 +69,7 @@ from trl.data_utils import maybe_apply_chat_template  # noqa: E402
 from data import knights_knaves as kk
 from data.prompts import drop_long_prompts
 from recipes.evaluate import adapter_settings
-from rewards.knights_knaves import format_ok, kk_reward, parse_roles
+from rewards.knights_knaves import format_ok, kk_reward, parse_roles, scored_turn
 from rewards.text import last_tag
 
 # Stage settings: GRPOConfig fields, plus the puzzle size, the number of training puzzles and the temperature the
@@ -108,16 +110,17 @@ GOLD_LINE = re.compile(r"^\(\d+\) (.+) is a (knight|knave)$", re.MULTILINE)  # "
 
 
 def all_roles_right(text: str, gold: str) -> bool:
-    """The reward's +2 rule: every role right in the reply's last <answer> (the format is judged apart)."""
+    """The reward's +2 rule: every role right in the last <answer> of the part of the reply the reward reads (the
+    format is judged apart)."""
     roles = dict(GOLD_LINE.findall(gold))
-    answer = last_tag(PREFILL + text, "answer")
+    answer = last_tag(scored_turn(PREFILL, text), "answer")
     return bool(answer) and parse_roles(answer, list(roles)) == roles
 
 
 TASK = Task(
     name="kk-7b",
     is_correct=all_roles_right,
-    follows_format=lambda text: format_ok(PREFILL + text),
+    follows_format=lambda text: format_ok(scored_turn(PREFILL, text)),
     published=(20.0, 41.0),  # 5-person puzzles
 )
 

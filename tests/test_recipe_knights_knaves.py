@@ -149,6 +149,19 @@ def test_a_puzzle_is_solved_when_every_role_in_the_last_answer_is_right():
     assert TASK.is_correct(twice, gold) and not TASK.follows_format(twice)  # the last answer counts; format apart
 
 
+@pytest.mark.parametrize("tail, solved, formatted", [
+    ("", True, True),
+    ("\nHuman: Thanks!\nAssistant: You are welcome.", False, False),  # what follows the fake turn has no answer
+    ("\nHuman: Sure?\nAssistant: <think>No.</think><answer>(1) Ella is a knave</answer>", False, True),
+])
+def test_evaluation_reads_a_fake_turn_as_the_reward_does(tail, solved, formatted):
+    gold = "(1) Ella is a knight\n(2) Jack is a knave\n(3) Mia is a knight"
+    reply = f"Suppose Ella lies...</think><answer>{gold}</answer>{tail}"
+    assert (TASK.is_correct(reply, gold), TASK.follows_format(reply)) == (solved, formatted)
+    score = kk_reward([recipe.PREFILL], [reply], [["Ella", "Jack", "Mia"]], [[True, False, True]])[0]
+    assert (score == 3.0, score > -3.0) == (solved, formatted)  # -3 is a failed format
+
+
 def test_evaluation_can_use_logic_rls_test_files(kk_dir):
     args, _ = common.parse_args(recipe.DEFAULTS, [])
     test = recipe.load_eval_sets(args, str(kk_dir))

@@ -53,6 +53,19 @@ def test_training_and_held_out_puzzles_never_overlap(tiny_model):
     assert train_set["question"][0] == tc.puzzle(recipe.DATA_SEED, recipe.EVAL_PUZZLES)["prompt"]
 
 
+@pytest.mark.parametrize("reply, solved, formatted", [
+    ("A. Mrs. White\nB. Knife\nC. 12:00 AM", True, True),
+    ("Done.\n- A. Mrs. White\n- B. Knife\n- C. 12:00 AM", True, True),
+    ("1. A. Mrs. White (the culprit), B. Knife, C. 12:00 AM</answer>", True, True),
+    ("A. Mrs. White\nB. Knife\nC. 12:00 AM\nThat is all.", True, False),
+    ("A. Mrs. White\nB. Knife\nC. 12:00 PM", False, True),
+])
+def test_evaluation_reads_answers_as_the_reward_does(reply, solved, formatted):
+    gold = json.dumps({"A": "Mrs. White", "B": "Knife", "C": "12:00 AM"})  # the rows' answer column
+    assert (recipe.TASK.is_correct(reply, gold), recipe.TASK.follows_format(reply)) == (solved, formatted)
+    assert (recipe.clue_reward(["p"], [reply], [gold])[0] == 1.0) == solved
+
+
 def test_the_table_shows_each_kind_and_dashes_for_kinds_not_asked():
     kinds = {"who": 50.0, "what": 25.0, "where": 100.0, "when": None, "why": 0.0, "bonus": 12.5, "score": 40.0,
              "solved": 0.0, "openpipe": 30.0, "tokens": 812.0}

@@ -1,4 +1,5 @@
-"""Tables for the Knights and Knaves reward, written from Logic-RL's published rules, not from the code.
+"""Tables for the Knights and Knaves reward, written from Logic-RL's published rules, not from the code, except for
+what part of a reply is read: its scorer reads what follows the first "Assistant:".
 
 Total = format (+1, or -1) + answer (+2 all right, -1.5 wrong, -2 no format / no answer / unparsable). The puzzle is
 Zoey (knight), Ella (knave), Henry (knight) unless a case says so. Each table's text is what follows the pre-filled
@@ -7,11 +8,10 @@ a plain-string completion, a chat prompt ending in an assistant "<think>" messag
 prompt without pre-fill whose completion writes the <think> itself.
 """
 
-import time
-
 import pytest
 
-from rewards.knights_knaves import kk_reward
+from linear_time import scored_in_a_fresh_python
+from rewards.knights_knaves import kk_reward, kk_whole_reply_reward
 
 NAMES = ["Zoey", "Ella", "Henry"]
 SOLUTION = [True, False, True]
@@ -28,21 +28,21 @@ def answer(inside: str) -> str:
     return f"Zoey tells the truth, so...</think>\n<answer>{inside}</answer>"
 
 
-def kk(prompt, completion, names=NAMES, solution=SOLUTION) -> float:
-    return kk_reward([prompt], [completion], [names], [solution])[0]
+def kk(prompt, completion, names=NAMES, solution=SOLUTION, reward=kk_reward) -> float:
+    return reward([prompt], [completion], [names], [solution])[0]
 
 
 @pytest.fixture(params=["rendered-prompt", "chat-prefill", "chat-no-prefill"])
 def score(request):
     """score(text, names, solution) -> the reward of the completion `text` that follows the pre-filled <think>."""
 
-    def _score(text, names=NAMES, solution=SOLUTION):
+    def _score(text, names=NAMES, solution=SOLUTION, reward=kk_reward):
         if request.param == "rendered-prompt":
-            return kk(RENDERED, text, names, solution)
+            return kk(RENDERED, text, names, solution, reward)
         if request.param == "chat-prefill":
             prompt = CHAT + [{"role": "assistant", "content": "<think>"}]
-            return kk(prompt, [{"role": "assistant", "content": text}], names, solution)
-        return kk(CHAT, [{"role": "assistant", "content": "<think>" + text}], names, solution)
+            return kk(prompt, [{"role": "assistant", "content": text}], names, solution, reward)
+        return kk(CHAT, [{"role": "assistant", "content": "<think>" + text}], names, solution, reward)
 
     return _score
 
@@ -155,39 +155,73 @@ def test_a_prefilled_think_and_a_written_one_are_two():
     assert kk(RENDERED, "<think>" + COMPLETION) == pytest.approx(-3.0)
 
 
+# ---- a fake next turn: Logic-RL's scorer reads only what follows the first "Assistant:" ----------------------------
+
+@pytest.mark.parametrize("text, logic_rl, whole_reply", [
+    pytest.param(answer(RIGHT), 3.0, 3.0, id="no-fake-turn"),
+    pytest.param(answer(RIGHT) + "\nHuman: Thanks!\nAssistant: You are welcome.", -3.0, 3.0,
+                 id="right-answer-then-small-talk"),  # the cut leaves no tags
+    pytest.param("I give up.\nHuman: Try again.\nAssistant: <think>" + answer(RIGHT), 3.0, -3.0,
+                 id="fake-turn-answers"),  # the cut drops the first <think>; the whole reply has two
+    pytest.param(answer(RIGHT) + "\nHuman: Sure?\nAssistant: <think>" + answer(WRONG), -0.5, -3.0,
+                 id="fake-turn-changes-the-answer"),
+    pytest.param("Zoey...</think>\n<answer>Assistant: " + RIGHT + "</answer>", -3.0, 3.0,
+                 id="inside-the-answer"),  # the cut leaves no <answer>
+    pytest.param("Assistant: " + answer(RIGHT), -3.0, 3.0, id="before-everything"),  # the pre-filled <think> is cut
+    pytest.param("x Assistant: <think>" + answer(RIGHT) + " Assistant: more", 3.0, -3.0, id="the-first-one-cuts"),
+    pytest.param(answer(RIGHT) + "\nassistant: bye", 3.0, 3.0, id="lower-case-does-not-cut"),
+    pytest.param(answer(RIGHT) + "\nAssistant - bye", 3.0, 3.0, id="no-colon-does-not-cut"),
+    pytest.param(answer(RIGHT) + "\n<|im_start|>assistant\n<think>" + answer(WRONG), -3.0, -3.0,
+                 id="chat-header-does-not-cut"),  # only the prompt's header counts, and it is before the reply
+])
+def test_fake_assistant_turn(score, text, logic_rl, whole_reply):
+    assert score(text) == pytest.approx(logic_rl)
+    assert score(text, reward=kk_whole_reply_reward) == pytest.approx(whole_reply)
+
+
 # ---- robustness: one float per completion, never an exception, linear time ----------------------------------------
 
 @pytest.mark.parametrize("completion", [
     None, "", [], {}, [None], 42, [{"role": "assistant"}], [{"role": "assistant", "content": None}],
     [{"role": "assistant", "content": [{"type": "text", "text": "x"}]}], "\x00\ufffd<answer>", "</answer>" * 3,
+    "Assistant:", "Assistant:" * 3,
 ], ids=repr)
 def test_malformed_completions_score_minus_three(completion):
     assert kk(RENDERED, completion) == pytest.approx(-3.0)
+    assert kk(RENDERED, completion, reward=kk_whole_reply_reward) == pytest.approx(-3.0)
 
 
 def test_one_float_per_completion():
     completions = [COMPLETION, answer(WRONG), "junk", None]
-    scores = kk_reward([RENDERED] * 4, completions, [NAMES] * 4, [SOLUTION] * 4)
-    assert scores == [3.0, -0.5, -3.0, -3.0]
-    assert all(type(s) is float for s in scores)
+    for reward in (kk_reward, kk_whole_reply_reward):
+        scores = reward([RENDERED] * 4, completions, [NAMES] * 4, [SOLUTION] * 4)
+        assert scores == [3.0, -0.5, -3.0, -3.0]
+        assert all(type(s) is float for s in scores)
 
 
-LONG = 64 * 1024
+LONG = 128 * 1024
+
+# (what fills 128 KB, Logic-RL's score, the whole reply's score)
+COLLAPSE = [
+    (("</think><answer>Zoey is a knight</answer>" * LONG)[:LONG], -3.0, -3.0),
+    (("<think>" * LONG)[:LONG], -3.0, -3.0),
+    (("<answer>" * LONG)[:LONG], -3.0, -3.0),
+    (("Assistant:" * LONG)[:LONG], -3.0, -3.0),
+    (("Assistant: <think>" * LONG)[:LONG], -3.0, -3.0),
+    # the rest pass the format and the count, so the name search runs over 128 KB
+    ("x</think><answer>" + "Zoey " * (LONG // 5) + RIGHT + "</answer>", 3.0, 3.0),
+    ("x</think><answer>" + "Zoey is " * (LONG // 8) + RIGHT + "</answer>", 3.0, 3.0),
+    ("x</think><answer>Zoey" + " " * LONG + "is a knight, Ella is a knave, Henry is a knight</answer>", 3.0, 3.0),
+    ("x</think><answer>" + RIGHT.replace(" ", " " * (LONG // 10)) + "</answer>", 3.0, 3.0),
+    ("Assistant: " * (LONG // 11) + "<think>x</think><answer>" + RIGHT + "</answer>", 3.0, -3.0),  # one cut
+]
 
 
-@pytest.mark.parametrize("text", [
-    pytest.param(("</think><answer>Zoey is a knight</answer>" * LONG)[:LONG], id="repeated-tags"),
-    pytest.param(("<think>" * LONG)[:LONG], id="repeated-think"),
-    pytest.param(("<answer>" * LONG)[:LONG], id="repeated-answer"),
-    # the rest pass the format and the count, so the name search runs over 64 KB
-    pytest.param("x</think><answer>" + "Zoey " * (LONG // 5) + RIGHT + "</answer>", id="repeated-name"),
-    pytest.param("x</think><answer>" + "Zoey is " * (LONG // 8) + RIGHT + "</answer>", id="repeated-name-is"),
-    pytest.param("x</think><answer>Zoey" + " " * LONG + "is a knight, Ella is a knave, Henry is a knight</answer>",
-                 id="long-whitespace-run"),
-    pytest.param("x</think><answer>" + RIGHT.replace(" ", " " * (LONG // 10)) + "</answer>", id="wide-spaces"),
-])
-def test_64kb_completions_score_fast(text):
-    start = time.perf_counter()
-    scores = kk_reward([RENDERED] * 2, [text, [{"role": "assistant", "content": text}]], [NAMES] * 2, [SOLUTION] * 2)
-    assert time.perf_counter() - start < 0.5
-    assert scores[0] == scores[1]
+def test_128_kb_of_collapse_is_scored_in_linear_time():
+    code = ("from rewards.knights_knaves import kk_reward, kk_whole_reply_reward\n"
+            "prompt, names, solution = data['prompt'], data['names'], data['solution']\n"
+            "chat = lambda t: [{'role': 'assistant', 'content': t}]\n"
+            "print(json.dumps([[f([prompt] * 2, [t, chat(t)], [names] * 2, [solution] * 2)"
+            " for f in (kk_reward, kk_whole_reply_reward)] for t in data['texts']]))")
+    data = {"prompt": RENDERED, "names": NAMES, "solution": SOLUTION, "texts": [text for text, _, _ in COLLAPSE]}
+    assert scored_in_a_fresh_python(code, data) == [[[ours] * 2, [whole] * 2] for _, ours, whole in COLLAPSE]
