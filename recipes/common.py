@@ -1,4 +1,5 @@
-"""What every recipe shares: command-line arguments, the 4-bit LoRA model, GRPO training with checkpoints, and the
+"""What every recipe shares: command-line arguments, the 4-bit LoRA model, GRPO training with checkpoints (a folder of
+its own for each run, resumed from its newest complete checkpoint, stopped cleanly by Ctrl-C or SIGTERM), and the
 before/after evaluation. A recipe supplies its data, rewards, system prompt and defaults; this file does the rest.
 
 On a CUDA GPU the model is Unsloth's (4-bit, LoRA, vLLM generation when vllm is installed). Without one, the same
@@ -14,7 +15,9 @@ import contextlib
 import importlib.util
 import json
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -49,7 +52,8 @@ if USE_UNSLOTH:
     import unsloth  # noqa: F401  (before trl and transformers: Unsloth patches them on import)
 
 from tqdm.auto import tqdm  # noqa: E402
-from transformers.trainer_utils import get_last_checkpoint  # noqa: E402
+from transformers import TrainerCallback  # noqa: E402
+from transformers.trainer_utils import sort_checkpoints  # noqa: E402
 from trl import GRPOConfig, TrlParser  # noqa: E402
 
 VLLM_INSTALLED = importlib.util.find_spec("vllm") is not None
@@ -193,28 +197,166 @@ def _load_peft_model(args: RecipeArguments, fast_inference: bool = False):
     return get_peft_model(model, lora, autocast_adapter_dtype=not USES_DEEPSPEED), tokenizer
 
 
+# --- Runs: a folder each, resumed from its newest complete checkpoint, stopped cleanly -----------------------------
+
+RESUME_LAST = ("last", "latest", "true", "yes")  # --resume_from_checkpoint values that take the newest checkpoint
+NO_RESUME = ("", "none", "false", "no")
+# What transformers' Trainer can load a checkpoint's weights from: a model's or a LoRA's files, FSDP's sharded
+# folders, DeepSpeed's global_step folders.
+WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin", "model.safetensors", "model.safetensors.index.json",
+           "pytorch_model.bin", "pytorch_model.bin.index.json")
+SHARDED_WEIGHTS = ("pytorch_model_fsdp", "global_step")
+
+
+def check_output_dir(training_args: GRPOConfig, folder: str | None = None) -> None:
+    """A new run needs a folder of its own: one that already holds files (an earlier run's checkpoints, adapter,
+    evaluations) is refused, so that earlier work is never overwritten and two runs never mix in one folder. A run
+    resumed from a checkpoint of its folder goes on in it. `folder`: what to check, for a recipe that lays out its
+    output itself (default: --output_dir)."""
+    folder = folder or training_args.output_dir
+    wanted = str(training_args.resume_from_checkpoint or "")
+    if wanted.lower() in RESUME_LAST or (wanted.lower() not in NO_RESUME and os.path.abspath(
+            os.path.dirname(os.path.normpath(wanted))) == os.path.abspath(training_args.output_dir)):
+        return
+    if os.path.isdir(folder) and os.listdir(folder):
+        raise RecipeError(f"{folder} already holds a run: continue it with --resume_from_checkpoint last, or start a "
+                          "new run with another --output_dir")
+
+
+def checkpoint_problem(path: str) -> str | None:
+    """What a checkpoint folder lacks to be resumed from, or None: the trainer's state (saved last, after the
+    weights, optimizer and scheduler, so a save cut short has none) and the model's or adapter's weights."""
+    try:
+        with open(os.path.join(path, "trainer_state.json")) as f:
+            json.load(f)
+    except FileNotFoundError:
+        return "no trainer_state.json"
+    except (OSError, ValueError):
+        return "trainer_state.json is cut short"
+    if not any(name in WEIGHTS or name.startswith(SHARDED_WEIGHTS) for name in os.listdir(path)):
+        return "no model or adapter weights"
+    return None
+
+
+def newest_checkpoint(folder: str) -> tuple[str | None, list[str]]:
+    """The complete checkpoint-N in `folder` with the highest step N, and the newer ones passed over, each with what
+    it lacks (what a kill during a save leaves)."""
+    passed = []
+    for path in reversed(sort_checkpoints(folder)):  # by step number: checkpoint-10 after checkpoint-9
+        problem = checkpoint_problem(path)
+        if problem is None:
+            return path, passed
+        passed.append(f"{path} ({problem})")
+    return None, passed
+
+
 def resume_checkpoint(training_args: GRPOConfig) -> str | None:
-    """`--resume_from_checkpoint last` (or `true`) picks the newest checkpoint in the output folder."""
+    """The checkpoint this run continues from: none for a new run; for `--resume_from_checkpoint last` (or `true`)
+    the newest complete one in the output folder, saying which incomplete ones it passed over; else the folder given.
+    `last` is settled once: the evaluation and the training that ask next get the same checkpoint."""
     wanted = training_args.resume_from_checkpoint
-    if wanted is None or str(wanted).lower() in ("", "false", "no"):
+    if wanted is None or str(wanted).lower() in NO_RESUME:
         return None
-    if str(wanted).lower() in ("last", "latest", "true", "yes"):
-        last = get_last_checkpoint(training_args.output_dir) if os.path.isdir(training_args.output_dir) else None
-        if last is None:
-            raise RecipeError(f"no checkpoint to resume from in {training_args.output_dir}")
-        return last
-    if not os.path.isdir(wanted):
-        raise RecipeError(f"no checkpoint folder at {wanted}")
-    return wanted
+    if str(wanted).lower() not in RESUME_LAST:
+        if not os.path.isdir(wanted):
+            raise RecipeError(f"no checkpoint folder at {wanted}")
+        if problem := checkpoint_problem(wanted):
+            raise RecipeError(f"cannot resume from {wanted}: {problem}")
+        return wanted
+    out = training_args.output_dir
+    last, passed = newest_checkpoint(out) if os.path.isdir(out) else (None, [])
+    for checkpoint in passed:
+        print(f"[train] passing over the incomplete {checkpoint}")
+    if last is None:
+        way_on = ("leave out --resume_from_checkpoint to start a new run" if not os.path.isdir(out) or not
+                  os.listdir(out) else "start a new run with another --output_dir")
+        complete = "complete " if passed else ""
+        raise RecipeError(f"no {complete}checkpoint to resume from in {out}: {way_on}")
+    training_args.resume_from_checkpoint = last
+    return last
+
+
+class StopOnSignal(TrainerCallback):
+    """Ctrl-C (SIGINT) or SIGTERM (a cluster's pre-emption, the launcher stopping) during training: the step under way
+    ends, a checkpoint is saved and training stops; a second Ctrl-C stops at once. Used as `with StopOnSignal(): ...`
+    around `trainer.train()`, which it ends quietly on a Ctrl-C; `signal` is then the signal that stopped it."""
+
+    def __init__(self):
+        self.signal = None
+        self.previous = {}
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():  # Python takes signals in its main thread only
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                if signal.getsignal(signum) is not signal.SIG_IGN:  # a run started with nohup keeps ignoring them
+                    self.previous[signum] = signal.signal(signum, self.handle)
+        return self
+
+    def __exit__(self, kind, error, traceback):
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)
+        if kind is KeyboardInterrupt:
+            self.signal = signal.SIGINT
+            return True
+        return False
+
+    def handle(self, signum, frame):
+        if self.signal is None and IS_MAIN_PROCESS:
+            again = " (Ctrl-C again stops at once)" if signum == signal.SIGINT else ""
+            # os.write, not print: the signal may come while the progress bar is writing to the same stream
+            os.write(2, f"\n[train] {signal_name(signum)}: saving a checkpoint at the end of this step, then "
+                        f"stopping{again}\n".encode())
+        self.signal = self.signal or signum
+        if signum == signal.SIGINT:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    def on_step_end(self, args, state, control, **kwargs):
+        signum = self.signal or 0
+        if NUM_PROCESSES > 1:  # every process stops at the same step, or the others would wait for it forever
+            flag = torch.tensor(signum, device=args.device)
+            torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+            signum = int(flag.item())
+            self.signal = self.signal or signum or None
+        if signum:
+            control.should_save = control.should_training_stop = True
+
+
+def signal_name(signum: int) -> str:
+    return "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+
+
+def stopped(trainer, training_args: GRPOConfig, signum: int):
+    """End a run stopped by a signal with one line that says where it can continue from; the exit status is the
+    shell's for that signal (130 for Ctrl-C, 143 for SIGTERM)."""
+    name = signal_name(signum)
+    step = trainer.state.global_step
+    last, _ = newest_checkpoint(training_args.output_dir)
+    way_on = "to continue, run the same command with --resume_from_checkpoint last"
+    if last is None:
+        line = f"[train] stopped by {name} at step {step}, before its first checkpoint: start a new run with another " \
+               "--output_dir"
+    elif os.path.basename(last) == f"checkpoint-{step}":
+        line = f"[train] stopped by {name} at step {step}, saved in {last}: {way_on}"
+    else:
+        line = f"[train] stopped by {name} at step {step}; the newest checkpoint is {last}: {way_on}"
+    if IS_MAIN_PROCESS:
+        print(line, file=sys.stderr, flush=True)
+    raise SystemExit(128 + signum)
 
 
 def train(trainer, args: RecipeArguments, training_args: GRPOConfig) -> str:
     """Train (continuing from a checkpoint if asked), then save the LoRA adapter and the logged history.
+    Ctrl-C or SIGTERM saves a checkpoint at the end of the step and exits (see StopOnSignal).
     Returns the adapter's folder."""
     checkpoint = resume_checkpoint(training_args)
     if checkpoint:
         print(f"[train] resuming from {checkpoint}")
-    trainer.train(resume_from_checkpoint=checkpoint)
+    stop = StopOnSignal()
+    trainer.add_callback(stop)
+    with stop:
+        trainer.train(resume_from_checkpoint=checkpoint)
+    if stop.signal:
+        stopped(trainer, training_args, stop.signal)
 
     if HAS_CUDA:
         print_peak_memory()
@@ -448,11 +590,20 @@ def one_line_errors(main: Callable, *args):
         result = main(*args)
     except (RecipeError, FileNotFoundError, ValueError) as e:
         raise SystemExit(f"error: {e}") from None
+    except KeyboardInterrupt:  # outside training (loading, evaluating): nothing to save
+        print("stopped by Ctrl-C", file=sys.stderr)
+        raise SystemExit(128 + signal.SIGINT) from None
     if DISTRIBUTED and torch.distributed.is_initialized():
         torch.distributed.destroy_process_group()  # else the processes may abort on the way out
     return result
 
 
 def run(main: Callable, defaults: dict) -> None:
-    """The `__main__` of a recipe: parse flags over its defaults, run, and report input errors in one line."""
-    one_line_errors(lambda: main(*parse_args(defaults)))
+    """The `__main__` of a recipe: parse flags over its defaults, check the output folder is free (or resumed), run,
+    and report input errors in one line."""
+    def parsed_and_run():
+        args, training_args = parse_args(defaults)
+        check_output_dir(training_args)
+        return main(args, training_args)
+
+    one_line_errors(parsed_and_run)

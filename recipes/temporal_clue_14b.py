@@ -48,8 +48,8 @@ the mean reward, the share of puzzles solved outright and OpenPipe's grader's me
 import os
 from dataclasses import dataclass, field
 
-from recipes.common import (LORA_MODULES, RecipeError, Task, evaluate_sets, load_model,  # first: imports Unsloth
-                            one_line_errors, parse_args, resume_checkpoint, train, write_json)
+from recipes.common import (LORA_MODULES, RecipeError, Task, check_output_dir, evaluate_sets,  # first: imports Unsloth
+                            load_model, one_line_errors, parse_args, resume_checkpoint, train, write_json)
 from datasets import Dataset  # noqa: E402
 from transformers import HfArgumentParser  # noqa: E402
 from trl import GRPOTrainer  # noqa: E402
@@ -196,6 +196,7 @@ def results_table(before: dict | None, after: dict | None) -> str:
 def main(argv: list[str] | None = None) -> dict | None:
     clue_args, rest = parse_clue_args(argv)
     args, training_args = parse_args(DEFAULTS, rest)
+    check_output_dir(training_args)
     per_step = training_args.per_device_train_batch_size * training_args.gradient_accumulation_steps
     puzzles = clue_args.puzzles or training_args.max_steps * max(per_step // training_args.num_generations, 1)
     public = tc.load(clue_args.clue_test_dir) if clue_args.clue_test_dir else None  # a bad path fails here, early

@@ -39,7 +39,8 @@ def test_recipe_flags_and_the_rest(capsys):
 
 def test_a_bad_test_path_is_one_line_before_the_model_loads(tmp_path):
     with pytest.raises(SystemExit, match="error: no Temporal Clue puzzles at /nowhere/puzzles.json"):
-        one_line_errors(recipe.main, ["--clue_test_dir", "/nowhere/puzzles.json", "--model", "/nowhere/model"])
+        one_line_errors(recipe.main, ["--clue_test_dir", "/nowhere/puzzles.json", "--model", "/nowhere/model",
+                                      "--output_dir", str(tmp_path)])  # the checkout's outputs/ may hold runs
 
 
 def test_training_and_held_out_puzzles_never_overlap(tiny_model):
