@@ -19,8 +19,11 @@ import os
 import random
 from collections.abc import Iterator
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 from datasets import Dataset
+
+from recipes.errors import RecipeError
 
 # Logic-RL's system prompt, verbatim (its missing space in "and<answer>" and double space included). With the
 # trailing newlines on the system and user messages, Qwen's chat template reproduces Logic-RL's prompts exactly.
@@ -185,11 +188,18 @@ def load_parquet(path: str, system_prompt: str = SYSTEM_PROMPT) -> Dataset:
     """Logic-RL's preprocessed K&K file (e.g. `knights_knaves/5ppl/test.parquet`), rebuilt from `quiz`, `names` and
     `solution`; its `prompt` column is already templated for Qwen, so it is not used."""
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"no Knights and Knaves file at {path} (expected Logic-RL's parquet with 'quiz',"
-                                " 'names' and 'solution' columns, e.g. knights_knaves/5ppl/test.parquet)")
+        raise RecipeError(f"no Knights and Knaves file at {path} (expected Logic-RL's parquet with 'quiz', 'names'"
+                          " and 'solution' columns, e.g. knights_knaves/5ppl/test.parquet)")
+    if not os.path.getsize(path):
+        raise RecipeError(f"{path}: empty file")
     columns = ["quiz", "names", "solution"]
-    missing = set(columns) - set(pq.read_schema(path).names)
+    try:
+        missing = set(columns) - set(pq.read_schema(path).names)
+    except pa.ArrowInvalid as e:  # empty, cut short, or not parquet at all
+        raise RecipeError(f"{path}: not a parquet file ({e})") from None
     if missing:
-        raise ValueError(f"{path} lacks the column(s) {', '.join(sorted(missing))}")
+        raise RecipeError(f"{path} lacks the column(s) {', '.join(sorted(missing))}")
     rows = pq.read_table(path, columns=columns).to_pylist()
+    if not rows:
+        raise RecipeError(f"{path}: no puzzles in the file")
     return Dataset.from_list([make_row(r["quiz"], r["names"], r["solution"], system_prompt) for r in rows])

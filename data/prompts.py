@@ -2,14 +2,19 @@
 
 from datasets import Dataset
 
+from recipes.errors import RecipeError
 
-def drop_long_prompts(rows: Dataset, tokenizer, max_prompt_tokens: int) -> Dataset:
-    """Rows whose chat prompt fits in `max_prompt_tokens`; the count dropped is printed."""
+
+def drop_long_prompts(rows: Dataset, tokenizer, max_prompt_tokens: int, source: str | None = None) -> Dataset:
+    """Rows whose chat prompt fits in `max_prompt_tokens`; the count dropped is printed. `source` names the rows in
+    the error raised when none fits."""
     kept = rows.filter(lambda row: prompt_tokens(tokenizer, row["prompt"]) <= max_prompt_tokens)
     if len(kept) < len(rows):
         print(f"[data] dropped {len(rows) - len(kept)} of {len(rows)} prompts longer than {max_prompt_tokens} tokens")
     if len(rows) and not len(kept):
-        raise ValueError(f"every prompt is longer than {max_prompt_tokens} tokens: raise --max_prompt_tokens")
+        where = f"{source}: " if source else ""
+        raise RecipeError(f"{where}no usable rows ({len(rows)} dropped: prompts longer than {max_prompt_tokens} "
+                          "tokens): raise --max_prompt_tokens")
     return kept
 
 

@@ -53,6 +53,9 @@ import sys
 import time
 from dataclasses import dataclass
 
+from data.files import read_json
+from recipes.errors import RecipeError
+
 SUSPECTS = ["Miss Peach", "Monsieur Brunette", "Mr. Green", "Professor Plum", "Mrs. White", "Colonel Mustard",
             "Miss Scarlet", "Mrs. Peacock", "Sgt. Gray", "Madame Rose"]
 WEAPONS = ["Candlestick", "Wrench", "Lead Pipe", "Revolver", "Poison", "Knife", "Rope", "Horseshoe"]
@@ -830,20 +833,17 @@ def load(path: str) -> list[dict]:
         files = [os.path.join(path, name) for name in ("val.json", "test.json")
                  if os.path.isfile(os.path.join(path, name))]
         if not files:
-            raise FileNotFoundError(f"no val.json or test.json of Temporal Clue puzzles in {path}")
+            raise RecipeError(f"no val.json or test.json of Temporal Clue puzzles in {path}")
         return [p for file in files for p in load(file)]
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"no Temporal Clue puzzles at {path} (a JSON file, or a folder with val.json and "
-                                "test.json)")
-    with open(path) as f:
-        try:
-            rows = json.load(f)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{path} is not JSON: {e}") from None
+        raise RecipeError(f"no Temporal Clue puzzles at {path} (a JSON file, or a folder with val.json and test.json)")
+    rows = read_json(path)
+    if rows == []:
+        raise RecipeError(f"{path}: no puzzles in the file")
     for i, row in enumerate(rows if isinstance(rows, list) else [None]):
         if not (isinstance(row, dict) and isinstance(row.get("prompt"), str) and isinstance(row.get("solution"), dict)
                 and row["solution"]):
-            raise ValueError(f"{path}: puzzle {i} is not {{\"num_clues\", \"prompt\", \"solution\": {{\"A\": ...}}}}")
+            raise RecipeError(f"{path}: puzzle {i} is not {{\"num_clues\", \"prompt\", \"solution\": {{\"A\": ...}}}}")
     return rows
 
 

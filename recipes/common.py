@@ -14,12 +14,30 @@ each process loads the bf16 model onto its own GPU, accelerate shards it (FSDP2,
 import contextlib
 import importlib.util
 import json
+import logging
 import os
 import signal
 import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
+from recipes.errors import RecipeError, check_source
+
+# Start-up messages that look like a broken install but are harmless to the recipes: (logger, words of the message).
+# Dropped by their loggers before the libraries load; any other message of those loggers still shows.
+KNOWN_NOISE = [
+    # torchao's CUDA kernels (mxfp8, CUTLASS) load only on the torch version they were built for; the recipes' 4-bit
+    # models run on bitsandbytes and never call them
+    ("torchao", ("Failed to load ", "torchao", ".so")),
+    # torch 2.13 on torchao's own Enum registrations: a change for torchao to make, nothing a run does differently
+    ("torch.utils._pytree", ("Calling register_constant() on Enum subclasses is deprecated",)),
+    # bitsandbytes would fetch a faster CPU kernel from the hub (the `kernels` package); its own CPU kernel runs instead
+    ("bitsandbytes.backends.cpu.ops", ("Failed to load CPU gemm_4bit_forward from kernels-community",)),
+]
+for _logger, _words in KNOWN_NOISE:
+    logging.getLogger(_logger).addFilter(
+        lambda record, words=_words: not all(word in record.getMessage() for word in words))
 
 # Set by `accelerate launch` (torchrun) in each process of a multi-process run.
 NUM_PROCESSES = int(os.environ.get("WORLD_SIZE", "1"))
@@ -53,6 +71,7 @@ if USE_UNSLOTH:
 
 from tqdm.auto import tqdm  # noqa: E402
 from transformers import TrainerCallback  # noqa: E402
+from transformers.trainer_callback import PrinterCallback, ProgressCallback  # noqa: E402
 from transformers.trainer_utils import sort_checkpoints  # noqa: E402
 from trl import GRPOConfig, TrlParser  # noqa: E402
 
@@ -60,10 +79,6 @@ VLLM_INSTALLED = importlib.util.find_spec("vllm") is not None
 HAS_VLLM = USE_UNSLOTH and VLLM_INSTALLED  # generation through Unsloth's vLLM
 TRL_VLLM = ENGINE == "trl" and HAS_CUDA and VLLM_INSTALLED  # TRL's own vLLM: a `trl vllm-serve` server or colocated
 LORA_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
-
-
-class RecipeError(Exception):
-    """A problem with the user's input (a missing file, an unknown model): reported as one line, no traceback."""
 
 
 @dataclass
@@ -88,6 +103,11 @@ class RecipeArguments:
     eval_batch_size: int = 64
     save_merged: bool = field(default=False, metadata={"help": "Also save the model merged into 16-bit weights."})
 
+    def __post_init__(self):
+        if self.eval_limit is not None and self.eval_limit < 1:
+            raise RecipeError(f"--eval_limit must be at least 1, not {self.eval_limit} (--skip_eval skips the "
+                              "evaluation)")
+
 
 @dataclass
 class Task:
@@ -99,19 +119,44 @@ class Task:
     is_lenient_correct: Callable[[str, str], bool] | None = None  # a looser rule, reported beside accuracy
 
 
+class RecipeParser(TrlParser):
+    """TrlParser whose errors are one line: a bad flag value, an unknown flag or key, a --config that does not parse.
+    (argparse prints its whole usage, about 190 lines here, before the line that matters.)"""
+
+    def error(self, message):
+        raise RecipeError(f"{message} (--help lists the flags)")
+
+    def parse(self, argv: list[str] | None = None) -> tuple:
+        import yaml
+
+        try:
+            *parsed, unknown = self.parse_args_and_config(args=argv, return_remaining_strings=True)
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            where = f"{mark.name}, line {mark.line + 1}" if mark else "--config"
+            raise RecipeError(f"{where}: not valid YAML ({getattr(e, 'problem', None) or e})") from None
+        except OSError as e:  # the --config file
+            raise RecipeError(f"cannot read --config {e.filename}: {e.strerror}") from None
+        except ValueError as e:  # a YAML that is not a mapping; settings that GRPOConfig's own checks refuse
+            raise RecipeError(" ".join(str(e).split())) from None
+        if unknown:
+            self.error(f"unknown flags or --config keys: {' '.join(unknown)}")
+        return tuple(parsed)
+
+
 def parse_args(defaults: dict, argv: list[str] | None = None) -> tuple[RecipeArguments, GRPOConfig]:
     """Recipe arguments and every GRPOConfig field as flags (`--learning_rate 1e-5`) or YAML (`--config f.yaml`),
-    over the recipe's defaults. Without a CUDA GPU, bf16 and 8-bit optimizers are switched off."""
-    parser = TrlParser((RecipeArguments, GRPOConfig))
+    over the recipe's defaults. Without a CUDA GPU, bf16, 8-bit optimizers and pinned memory are switched off."""
+    parser = RecipeParser((RecipeArguments, GRPOConfig))
     merged = {"use_vllm": HAS_VLLM, "report_to": "none", **defaults}
     if not USE_UNSLOTH:  # settings of Unsloth's GRPOConfig (unsloth_grpo_mini_batch, ...): plain TRL has none
         merged = {k: v for k, v in merged.items() if not k.startswith("unsloth_")}
-    if not HAS_CUDA:
-        merged.update(bf16=False, optim="adamw_torch")  # bf16 and paged 8-bit Adam need a GPU
+    if not HAS_CUDA:  # bf16 and paged 8-bit Adam need a GPU; pinned memory speeds copies to one
+        merged.update(bf16=False, optim="adamw_torch", dataloader_pin_memory=False)
     if DISTRIBUTED:
         merged.update(load_in_4bit=False)  # accelerate shards or copies the bf16 weights
     parser.set_defaults(**merged)
-    args, training_args = parser.parse_args_and_config(args=argv)
+    args, training_args = parser.parse(argv)
     if args.full_finetune:
         args.load_in_4bit = False
         if USE_UNSLOTH:
@@ -131,6 +176,7 @@ def parse_args(defaults: dict, argv: list[str] | None = None) -> tuple[RecipeArg
 def load_model(args: RecipeArguments, fast_inference: bool = False, gradient_checkpointing: bool = True):
     """The model in 4-bit with a fresh LoRA adapter, and its tokenizer. gradient_checkpointing (GRPOConfig's flag):
     on Unsloth, its offloading checkpointing ("unsloth"), or none; plain TRL's trainer reads the flag itself."""
+    check_source(args.model)
     try:
         if USE_UNSLOTH:
             from unsloth import FastLanguageModel
@@ -147,7 +193,7 @@ def load_model(args: RecipeArguments, fast_inference: bool = False, gradient_che
                 random_state=args.lora_random_state)
         else:
             model, tokenizer = _load_peft_model(args, fast_inference)
-    except (OSError, RuntimeError) as e:  # unknown hub id, missing folder, no network (Unsloth: RuntimeError)
+    except (OSError, RuntimeError) as e:  # a folder that holds no model, a download cut off (Unsloth: RuntimeError)
         if isinstance(e, RuntimeError) and "Failed to load model" not in str(e):
             raise
         raise RecipeError(f"cannot load model {args.model!r}: {str(e).strip().splitlines()[0]}") from e
@@ -344,10 +390,49 @@ def stopped(trainer, training_args: GRPOConfig, signum: int):
     raise SystemExit(128 + signum)
 
 
+def step_line(logs: dict, step: int, max_steps: int) -> str:
+    """A logged step as one line: the reward, each reward function's mean, the completions' mean length and the share
+    of them cut off at max_completion_length (TRL's `reward`, `rewards/<name>/mean`, `completions/mean_length`,
+    `completions/clipped_ratio`). Every logged number still goes to log_history.json."""
+    if "train_runtime" in logs:
+        return f"[train] {step} steps in {logs['train_runtime']:.1f} s"
+    if "reward" not in logs:  # something else a trainer or callback logs
+        return "[train] " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in logs.items())
+    each = ", ".join(f"{key.split('/')[1]} {value:.3f}" for key, value in logs.items()
+                     if key.startswith("rewards/") and key.endswith("/mean"))
+    return (f"[train] step {step}/{max_steps}: reward {logs['reward']:.3f}" + (f" ({each})" if each else "")
+            + f", length {logs.get('completions/mean_length', 0):.1f} tokens, "
+            f"truncated {100 * logs.get('completions/clipped_ratio', 0):.0f} %")
+
+
+class StepProgress(ProgressCallback):
+    """Transformers' progress bar, with a `step_line` for each logged step instead of the whole metrics dict."""
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if state.is_world_process_zero and self.training_bar is not None:
+            self.training_bar.write(step_line(logs, state.global_step, state.max_steps))
+
+
+class StepPrinter(PrinterCallback):
+    """A `step_line` for each logged step, with --disable_tqdm (no progress bar)."""
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if state.is_world_process_zero:
+            print(step_line(logs, state.global_step, state.max_steps))
+
+
+def print_step_lines(trainer) -> None:
+    """The trainer prints a `step_line` for each logged step (a dict of about 25 numbers otherwise)."""
+    for theirs, ours in ((ProgressCallback, StepProgress), (PrinterCallback, StepPrinter)):
+        if trainer.pop_callback(theirs) is not None:
+            trainer.add_callback(ours)
+
+
 def train(trainer, args: RecipeArguments, training_args: GRPOConfig) -> str:
     """Train (continuing from a checkpoint if asked), then save the LoRA adapter and the logged history.
     Ctrl-C or SIGTERM saves a checkpoint at the end of the step and exits (see StopOnSignal).
     Returns the adapter's folder."""
+    print_step_lines(trainer)
     checkpoint = resume_checkpoint(training_args)
     if checkpoint:
         print(f"[train] resuming from {checkpoint}")
@@ -585,10 +670,12 @@ def results_table(before: dict | None, after: dict | None, published: tuple[floa
 
 
 def one_line_errors(main: Callable, *args):
-    """`main(*args)`, where a problem with the user's input ends the program with one line, not a traceback."""
+    """`main(*args)`, where a problem with the user's input (a RecipeError) ends the program with one line, not a
+    traceback. Any other error is a bug, in the recipe or in a user's own code (a reward function): its traceback
+    shows."""
     try:
         result = main(*args)
-    except (RecipeError, FileNotFoundError, ValueError) as e:
+    except RecipeError as e:
         raise SystemExit(f"error: {e}") from None
     except KeyboardInterrupt:  # outside training (loading, evaluating): nothing to save
         print("stopped by Ctrl-C", file=sys.stderr)

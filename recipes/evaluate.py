@@ -5,24 +5,22 @@ rules, its evaluation questions, greedy decoding. Writes a JSON result (every co
     python -m recipes.evaluate --recipe gsm8k_1_5b --model Qwen/Qwen2.5-1.5B-Instruct --eval_limit 100
 """
 
-import argparse
 import importlib
 import json
 import os
 from dataclasses import dataclass, field, fields
 
-from recipes.common import (HAS_VLLM, RecipeArguments, RecipeError, evaluate_to_file,  # first: imports Unsloth
-                            load_model, one_line_errors)
+from recipes.common import (HAS_VLLM, RecipeArguments, RecipeError, RecipeParser,  # first: imports Unsloth
+                            evaluate_to_file, load_model, one_line_errors)
 from peft import set_peft_model_state_dict  # noqa: E402
 from peft.utils import load_peft_weights  # noqa: E402
-from trl import TrlParser  # noqa: E402
 
 RECIPES = ("gsm8k_0_5b", "gsm8k_1_5b")
 
 
 @dataclass
 class EvalArguments:
-    recipe: str = field(default="gsm8k_0_5b", metadata={"help": f"Whose rules to use: {', '.join(RECIPES)}."})
+    recipe: str = field(default="gsm8k_0_5b", metadata={"help": "Whose rules to use.", "choices": RECIPES})
     adapter: str | None = field(default=None, metadata={"help": "LoRA adapter folder saved by a recipe."})
     output: str | None = field(default=None, metadata={"help": "Result file (default: beside the adapter, or "
                                                                 "outputs/eval-<recipe>.json)."})
@@ -41,10 +39,7 @@ def adapter_settings(adapter: str) -> dict:
 
 
 def parse(argv: list[str] | None = None):
-    first = argparse.ArgumentParser(add_help=False)
-    first.add_argument("--recipe", default="gsm8k_0_5b", choices=RECIPES)
-    first.add_argument("--adapter")
-    known, _ = first.parse_known_args(argv)
+    known, _ = RecipeParser(EvalArguments, add_help=False).parse_known_args(argv)
     recipe = importlib.import_module(f"recipes.{known.recipe}")
 
     recipe_fields = {f.name for f in fields(RecipeArguments)}
@@ -52,9 +47,9 @@ def parse(argv: list[str] | None = None):
     defaults["max_new_tokens"] = recipe.DEFAULTS.get("max_completion_length")
     if known.adapter:
         defaults.update(adapter_settings(known.adapter))
-    parser = TrlParser((EvalArguments, RecipeArguments))
+    parser = RecipeParser((EvalArguments, RecipeArguments))
     parser.set_defaults(**defaults)
-    eval_args, args = parser.parse_args_and_config(args=argv)
+    eval_args, args = parser.parse(argv)
     return recipe, eval_args, args
 
 

@@ -58,11 +58,11 @@ import re
 from dataclasses import dataclass, field
 
 from recipes.common import (LORA_MODULES, NO_RESUME, RESUME_LAST, SHARDED, RecipeArguments,  # first: imports Unsloth
-                            RecipeError, Task, check_output_dir, evaluate_sets, load_model, one_line_errors, parse_args,
-                            read_evaluation, resume_checkpoint, train, write_json)
+                            RecipeError, RecipeParser, Task, check_output_dir, evaluate_sets, load_model,
+                            one_line_errors, parse_args, read_evaluation, resume_checkpoint, train, write_json)
 from peft import set_peft_model_state_dict  # noqa: E402
 from peft.utils import load_peft_weights  # noqa: E402
-from transformers import HfArgumentParser, TrainerCallback  # noqa: E402
+from transformers import TrainerCallback  # noqa: E402
 from trl import GRPOConfig, GRPOTrainer  # noqa: E402
 from trl.data_utils import maybe_apply_chat_template  # noqa: E402
 
@@ -157,7 +157,7 @@ class Stage:
 
 def parse_curriculum(argv: list[str] | None = None) -> tuple[CurriculumArguments, list[str]]:
     """The recipe's own flags, and the rest of the command line for `parse_args`."""
-    parser = HfArgumentParser(CurriculumArguments, add_help=False, allow_abbrev=False)  # --temperature is not ours
+    parser = RecipeParser(CurriculumArguments, add_help=False, allow_abbrev=False)  # --temperature is not ours
     curriculum, rest = parser.parse_args_into_dataclasses(args=argv, return_remaining_strings=True)
     if {"-h", "--help"} & set(rest):
         print(parser.format_help())

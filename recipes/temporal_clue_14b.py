@@ -48,10 +48,10 @@ the mean reward, the share of puzzles solved outright and OpenPipe's grader's me
 import os
 from dataclasses import dataclass, field
 
-from recipes.common import (LORA_MODULES, RecipeError, Task, check_output_dir, evaluate_sets,  # first: imports Unsloth
-                            load_model, one_line_errors, parse_args, resume_checkpoint, train, write_json)
+from recipes.common import (LORA_MODULES, RecipeError, RecipeParser, Task,  # first: imports Unsloth
+                            check_output_dir, evaluate_sets, load_model, one_line_errors, parse_args,
+                            resume_checkpoint, train, write_json)
 from datasets import Dataset  # noqa: E402
-from transformers import HfArgumentParser  # noqa: E402
 from trl import GRPOTrainer  # noqa: E402
 
 from data import temporal_clue as tc
@@ -103,7 +103,7 @@ class ClueArguments:
 
 def parse_clue_args(argv: list[str] | None = None) -> tuple[ClueArguments, list[str]]:
     """The recipe's own flags, and the rest of the command line for `parse_args`."""
-    parser = HfArgumentParser(ClueArguments, add_help=False, allow_abbrev=False)
+    parser = RecipeParser(ClueArguments, add_help=False, allow_abbrev=False)
     clue_args, rest = parser.parse_args_into_dataclasses(args=argv, return_remaining_strings=True)
     if {"-h", "--help"} & set(rest):
         print(parser.format_help())

@@ -8,6 +8,7 @@ import pytest
 from conftest import CHATML
 
 from data import knights_knaves as kk
+from recipes.errors import RecipeError
 from rewards.knights_knaves import kk_reward
 
 QUESTION = " So who is a knight and who is a knave?"
@@ -164,7 +165,7 @@ def test_real_files_load(kk_dir, chatml_tokenizer, n_people, split, size):
 
 
 def test_a_missing_file_says_what_was_expected(tmp_path):
-    with pytest.raises(FileNotFoundError, match="no Knights and Knaves file at .*nope.parquet"):
+    with pytest.raises(RecipeError, match="no Knights and Knaves file at .*nope.parquet"):
         kk.load_parquet(str(tmp_path / "nope.parquet"))
 
 
@@ -174,5 +175,21 @@ def test_a_file_without_the_columns_is_refused(tmp_path):
 
     path = tmp_path / "other.parquet"
     pq.write_table(pa.table({"quiz": ["Who?"], "answer": ["x"]}), path)
-    with pytest.raises(ValueError, match="names, solution"):
+    with pytest.raises(RecipeError, match="names, solution"):
+        kk.load_parquet(str(path))
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"", "empty file"), (b"quiz,names,solution\n", "not a parquet file"), (None, "no puzzles in the file")])
+def test_an_empty_or_broken_file_is_one_clear_error(tmp_path, content, message):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "test.parquet"
+    if content is None:
+        pq.write_table(pa.table({"quiz": pa.array([], pa.string()), "names": pa.array([], pa.list_(pa.string())),
+                                 "solution": pa.array([], pa.list_(pa.bool_()))}), path)
+    else:
+        path.write_bytes(content)
+    with pytest.raises(RecipeError, match=f"test.parquet: {message}"):
         kk.load_parquet(str(path))

@@ -16,6 +16,7 @@ from conftest import SHARED_DATA
 from ortools.sat.python import cp_model
 
 from data import temporal_clue as tc
+from recipes.errors import RecipeError
 
 PUBLIC = SHARED_DATA / "temporal_clue"
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -404,7 +405,10 @@ def test_load_reads_a_folder_or_one_file(public):
 
 
 @pytest.mark.parametrize("content, message", [
-    ("not json", "is not JSON"),
+    ("not json", "puzzles.json, line 1: not JSON"),
+    ('[{"prompt": "x",\n "solution": }]', "puzzles.json, line 2: not JSON"),
+    ("", "puzzles.json: empty file"),
+    ("[]", "puzzles.json: no puzzles in the file"),
     ('{"prompt": "x"}', "puzzle 0 is not"),
     ('[{"prompt": "x", "solution": {}}]', "puzzle 0 is not"),
     ('[{"prompt": "x", "solution": {"A": "Mrs. White"}}, {"solution": {"A": "x"}}]', "puzzle 1 is not"),
@@ -412,15 +416,15 @@ def test_load_reads_a_folder_or_one_file(public):
 def test_load_refuses_bad_files_in_one_line(tmp_path, content, message):
     path = tmp_path / "puzzles.json"
     path.write_text(content)
-    with pytest.raises(ValueError, match=message) as error:
+    with pytest.raises(RecipeError, match=message) as error:
         tc.load(str(path))
     assert "\n" not in str(error.value)
 
 
 def test_load_refuses_missing_paths(tmp_path):
-    with pytest.raises(FileNotFoundError, match="no Temporal Clue puzzles at"):
+    with pytest.raises(RecipeError, match="no Temporal Clue puzzles at"):
         tc.load(str(tmp_path / "nowhere.json"))
-    with pytest.raises(FileNotFoundError, match="no val.json or test.json"):
+    with pytest.raises(RecipeError, match="no val.json or test.json"):
         tc.load(str(tmp_path))
 
 

@@ -124,7 +124,7 @@ def test_a_long_prompt_is_dropped(tiny_model):
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_model)
     stage = stage_settings(2, CurriculumArguments(puzzles=4), ["--max_prompt_tokens", "10"])
-    with pytest.raises(ValueError, match="every prompt is longer than 10 tokens"):
+    with pytest.raises(RecipeError, match=r"no usable rows \(4 dropped: prompts longer than 10 tokens\)"):
         recipe.load_train_set(stage, tokenizer)
 
 

@@ -54,12 +54,12 @@ def test_unsloth_only_settings_are_left_out_without_unsloth():
     # a recipe may set fields of Unsloth's GRPOConfig; plain TRL's GRPOConfig has none of them
     args, cfg = parse_args({**gsm8k_0_5b.DEFAULTS, "unsloth_grpo_mini_batch": 8}, [])
     assert not hasattr(cfg, "unsloth_grpo_mini_batch") and cfg.max_completion_length == 512
-    with pytest.raises(ValueError, match="unsloth_grpo_mini_batch"):  # asked for by name, it is still refused
+    with pytest.raises(RecipeError, match="unsloth_grpo_mini_batch"):  # asked for by name, it is still refused
         parse_args(gsm8k_0_5b.DEFAULTS, ["--unsloth_grpo_mini_batch", "8"])
 
 
 @pytest.mark.parametrize("flag, expected", [([], "unsloth"), (["--gradient_checkpointing", "false"], False)])
-def test_unsloth_gets_grpoconfigs_gradient_checkpointing(monkeypatch, flag, expected):
+def test_unsloth_gets_grpoconfigs_gradient_checkpointing(monkeypatch, tmp_path, flag, expected):
     """On the Unsloth path the recipes pass GRPOConfig's gradient_checkpointing on: Unsloth's offloading checkpoints
     by default, none with `--gradient_checkpointing false` (plain TRL's trainer reads the flag itself)."""
     import types
@@ -78,13 +78,13 @@ def test_unsloth_gets_grpoconfigs_gradient_checkpointing(monkeypatch, flag, expe
 
     monkeypatch.setitem(sys.modules, "unsloth", types.SimpleNamespace(FastLanguageModel=FastLanguageModel))
     monkeypatch.setattr(common, "USE_UNSLOTH", True)
-    args, cfg = parse_args(gsm8k_0_5b.DEFAULTS, ["--model", "m", *flag])
+    args, cfg = parse_args(gsm8k_0_5b.DEFAULTS, ["--model", str(tmp_path), *flag])
     common.load_model(args, gradient_checkpointing=cfg.gradient_checkpointing)
     assert calls["use_gradient_checkpointing"] == expected
 
 
 def test_unknown_flag_is_refused():
-    with pytest.raises(ValueError, match="no_such_flag"):
+    with pytest.raises(RecipeError, match="unknown flags or --config keys: --no_such_flag 1"):
         parse_args(gsm8k_0_5b.DEFAULTS, ["--no_such_flag", "1"])
 
 
@@ -145,7 +145,7 @@ def test_save_merged_writes_a_plain_transformers_model(tiny_model, gsm8k_dir, tm
 
 @pytest.mark.parametrize("flags, message", [
     (["--dataset_name", "/nowhere/train.jsonl"], "error: no GSM8K file at /nowhere/train.jsonl"),
-    (["--model", "/nowhere/model"], "error: cannot load model '/nowhere/model'"),
+    (["--model", "/nowhere/model"], "error: no such folder: /nowhere/model"),
 ])
 def test_bad_input_is_one_line_not_a_traceback(flags, message, tiny_model, tmp_path):
     argv = ["--model", tiny_model, "--output_dir", str(tmp_path), "--max_steps", "1", *flags]
