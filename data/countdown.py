@@ -27,6 +27,7 @@ import pyarrow.parquet as pq
 from datasets import Dataset, load_dataset
 
 from data.prompts import drop_long_prompts
+from recipes.errors import RecipeError
 from rewards.countdown import equation_value
 
 HUB_ID = "Jiayi-Pan/Countdown-Tasks-3to4"
@@ -133,34 +134,34 @@ def local_file(source: str, split: str) -> str | None:
 
 
 def _checked(row, where: str) -> dict:
-    """`target` and `nums` of one row, or a ValueError saying what is wrong with it."""
+    """`target` and `nums` of one row, or a RecipeError saying what is wrong with it."""
     if not isinstance(row, dict):
-        raise ValueError(f"{where}: not an object with 'target' and 'nums'")
+        raise RecipeError(f"{where}: not an object with 'target' and 'nums'")
     missing = [c for c in COLUMNS if c not in row]
     if missing:
-        raise ValueError(f"{where}: no {' or '.join(repr(c) for c in missing)}")
+        raise RecipeError(f"{where}: no {' or '.join(repr(c) for c in missing)}")
     target, nums = row["target"], row["nums"]
     if not isinstance(target, int) or isinstance(target, bool):
-        raise ValueError(f"{where}: 'target' must be an integer, not {target!r:.40}")
+        raise RecipeError(f"{where}: 'target' must be an integer, not {target!r:.40}")
     if not (isinstance(nums, list) and nums and all(isinstance(n, int) and not isinstance(n, bool) and n >= 0
                                                     for n in nums)):
-        raise ValueError(f"{where}: 'nums' must be a list of non-negative integers, not {nums!r:.60}")
+        raise RecipeError(f"{where}: 'nums' must be a list of non-negative integers, not {nums!r:.60}")
     return {"target": target, "nums": nums}
 
 
 def _read_rows(path: str) -> list[dict]:
     """The checked rows of a parquet file or a JSONL file (one JSON object a line)."""
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"no Countdown file at {path} (expected parquet or JSONL rows with 'target' and"
+        raise RecipeError(f"no Countdown file at {path} (expected parquet or JSONL rows with 'target' and"
                                 " 'nums', or a folder of train/test files)")
     if path.endswith(".parquet"):
         try:
             missing = [c for c in COLUMNS if c not in pq.read_schema(path).names]
             table = None if missing else pq.read_table(path, columns=list(COLUMNS))
         except (pa.ArrowException, OSError) as e:
-            raise ValueError(f"{path}: not a readable parquet file ({e})") from None
+            raise RecipeError(f"{path}: not a readable parquet file ({e})") from None
         if missing:
-            raise ValueError(f"{path} has no column(s) {', '.join(missing)}")
+            raise RecipeError(f"{path} has no column(s) {', '.join(missing)}")
         return [_checked(row, f"{path}, row {i}") for i, row in enumerate(table.to_pylist(), start=1)]
     rows = []
     with open(path, encoding="utf-8", errors="replace") as f:
@@ -169,7 +170,7 @@ def _read_rows(path: str) -> list[dict]:
                 try:
                     row = json.loads(line)
                 except json.JSONDecodeError as e:
-                    raise ValueError(f"{path}, line {i}: not JSON ({e.msg})") from None
+                    raise RecipeError(f"{path}, line {i}: not JSON ({e.msg})") from None
                 rows.append(_checked(row, f"{path}, line {i}"))
     return rows
 
@@ -181,20 +182,20 @@ def load_split(source: str = HUB_ID, split: str = "train", train_size: int = TRA
     path = local_file(source, split)
     if path is not None:
         if os.path.isdir(source) and not os.path.isfile(path):
-            raise FileNotFoundError(f"no {split}.parquet or {split}.jsonl in {source}")
+            raise RecipeError(f"no {split}.parquet or {split}.jsonl in {source}")
         rows = _read_rows(path)
         if not rows:
-            raise ValueError(f"{path}: no puzzles in the file")
+            raise RecipeError(f"{path}: no puzzles in the file")
         return Dataset.from_list(rows)
     cuts = {"train": range(train_size), "test": range(train_size, train_size + test_size)}
     if split not in cuts:
-        raise ValueError(f"a hub dataset is cut into 'train' and 'test' as TinyZero cut it, not {split!r}")
+        raise RecipeError(f"a hub dataset is cut into 'train' and 'test' as TinyZero cut it, not {split!r}")
     raw = load_dataset(source, split="train")
     missing = [c for c in COLUMNS if c not in raw.column_names]
     if missing:
-        raise ValueError(f"{source} has no column(s) {', '.join(missing)}")
+        raise RecipeError(f"{source} has no column(s) {', '.join(missing)}")
     if len(raw) < train_size + test_size:
-        raise ValueError(f"{source} has {len(raw)} rows, fewer than train_size + test_size = "
+        raise RecipeError(f"{source} has {len(raw)} rows, fewer than train_size + test_size = "
                          f"{train_size + test_size}")
     return raw.select(cuts[split]).select_columns(list(COLUMNS))
 

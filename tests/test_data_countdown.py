@@ -14,6 +14,7 @@ from transformers import AutoTokenizer
 from trl.data_utils import maybe_apply_chat_template
 
 from data import countdown, prompts
+from recipes.errors import RecipeError
 from rewards.countdown import countdown_reward, equation_value
 
 COLUMNS = {"target", "nums", "prompt"}
@@ -105,9 +106,9 @@ def test_hub_split_sizes_can_change(fake_hub):
     fake_hub(20)
     assert countdown.load(split="train", train_size=8, test_size=4)["target"] == list(range(8))
     assert countdown.load(split="test", train_size=8, test_size=4)["target"] == list(range(8, 12))
-    with pytest.raises(ValueError, match="has 20 rows, fewer than train_size \\+ test_size = 21"):
+    with pytest.raises(RecipeError, match="has 20 rows, fewer than train_size \\+ test_size = 21"):
         countdown.load(split="test", train_size=17, test_size=4)
-    with pytest.raises(ValueError, match="'train' and 'test' as TinyZero cut it, not 'validation'"):
+    with pytest.raises(RecipeError, match="'train' and 'test' as TinyZero cut it, not 'validation'"):
         countdown.load(split="validation")
 
 
@@ -156,26 +157,26 @@ def test_long_prompts_are_dropped(tmp_path, tiny_model, capsys):
 ])
 def test_bad_jsonl_gets_one_clear_error(tmp_path, lines, message):
     path = write_jsonl(tmp_path / "bad.jsonl", lines)
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(RecipeError, match=message):
         countdown.load(path, "train")
 
 
 def test_bad_parquet_gets_one_clear_error(tmp_path):
     (tmp_path / "junk.parquet").write_bytes(b"PAR1 but not really")
-    with pytest.raises(ValueError, match="junk.parquet: not a readable parquet file"):
+    with pytest.raises(RecipeError, match="junk.parquet: not a readable parquet file"):
         countdown.load(str(tmp_path / "junk.parquet"), "train")
     pq.write_table(pa.table({"target": [5]}), tmp_path / "train.parquet")
-    with pytest.raises(ValueError, match="train.parquet has no column\\(s\\) nums"):
+    with pytest.raises(RecipeError, match="train.parquet has no column\\(s\\) nums"):
         countdown.load(str(tmp_path), "train")
     pq.write_table(pa.table({"target": [5, 6], "nums": [[2, 3], None]}), tmp_path / "test.parquet")
-    with pytest.raises(ValueError, match="parquet, row 2: 'nums' must be a list of non-negative integers, not None"):
+    with pytest.raises(RecipeError, match="parquet, row 2: 'nums' must be a list of non-negative integers, not None"):
         countdown.load(str(tmp_path), "test")
 
 
 def test_missing_files_are_named(tmp_path):
-    with pytest.raises(FileNotFoundError, match="no Countdown file at /nowhere/train.parquet"):
+    with pytest.raises(RecipeError, match="no Countdown file at /nowhere/train.parquet"):
         countdown.load("/nowhere/train.parquet", "train")
-    with pytest.raises(FileNotFoundError, match="no test.parquet or test.jsonl in"):
+    with pytest.raises(RecipeError, match="no test.parquet or test.jsonl in"):
         countdown.load(str(tmp_path), "test")
 
 
