@@ -190,13 +190,19 @@ def curves_section(histories: list[tuple[str, list[dict] | None]]) -> str:
 
 def figure(history: list[dict], keys: list[str], title: str, starts: list[tuple[int, str]]) -> str:
     fig, ax = plt.subplots(figsize=(5.6, 3.2))
+    bounds = [step for step, _ in starts[1:]]
     for key in keys:
         steps, values = series(history, key)
-        ax.plot(steps, values, label=key.removeprefix("rewards/").removesuffix("/mean"),
-                marker="." if len(steps) < 50 else None)
+        colour = None
+        for low, high in zip([-1, *bounds], [*bounds, float("inf")]):  # a line a stage: no line from one to the next
+            part = [(s, v) for s, v in zip(steps, values) if low < s <= high]
+            if part:
+                line, = ax.plot(*zip(*part), color=colour, marker="." if len(steps) < 50 else None,
+                                label=key.removeprefix("rewards/").removesuffix("/mean") if colour is None else None)
+                colour = line.get_color()
     for step, label in starts[1:]:
         ax.axvline(step + 0.5, color="#999", linestyle="--", linewidth=1)
-        ax.annotate(label, (step + 0.5, 1), xycoords=("data", "axes fraction"), va="top", fontsize=8, color="#666")
+        ax.annotate(f" {label}", (step + 0.5, 0.02), xycoords=("data", "axes fraction"), fontsize=8, color="#666")
     ax.set(title=title, xlabel="step")
     ax.grid(alpha=0.3)
     if len(keys) > 1:

@@ -37,23 +37,24 @@ class KeepCompletions(TrainerCallback):
 
     def on_train_begin(self, args, state, control, **kwargs):
         """A resumed run keeps the records up to its checkpoint's step and drops later ones (written by the run that
-        was stopped, on steps trained again now), so each step is kept once, from the run that made the model."""
+        was stopped, on steps trained again now) and a last line cut short by a kill, so each step is kept once, from
+        the run that made the model."""
         self.path = os.path.join(args.output_dir, FILENAME)
         if not IS_MAIN_PROCESS or not os.path.isfile(self.path):
             return
         with open(self.path, encoding="utf-8") as f:
-            lines = [line for line in f if line.strip()]
-        kept = [line for line in lines if json.loads(line)["step"] <= state.global_step]
+            lines = f.readlines()
+        kept = [(line, step) for line in lines if (step := step_of(line)) is not None and step <= state.global_step]
         if len(kept) < len(lines):
             with open(self.path + ".partial", "w", encoding="utf-8") as f:
-                f.writelines(kept)
+                f.writelines(line for line, _ in kept)
             os.replace(self.path + ".partial", self.path)
-        self.kept = {json.loads(line)["step"] for line in kept}
-        self.size = sum(len(line.encode()) for line in kept)
+        self.kept = {step for _, step in kept}
+        self.size = sum(len(line.encode()) for line, _ in kept)
 
     def on_step_end(self, args, state, control, **kwargs):
         if state.global_step == 1 or state.global_step % self.every == 0:
-            self.keep(state.global_step, last=state.global_step == state.max_steps)
+            self.keep(state.global_step, last=False)
 
     def on_train_end(self, args, state, control, **kwargs):
         self.keep(state.global_step, last=True)  # also a run stopped early (Ctrl-C, SIGTERM) keeps its last step
@@ -94,6 +95,14 @@ class KeepCompletions(TrainerCallback):
         if len(text) <= self.max_chars:
             return text
         return text[:self.max_chars] + f" [... {len(text) - self.max_chars} more characters]"
+
+
+def step_of(line: str) -> int | None:
+    """The step of a line of completions.jsonl; None for a line cut short."""
+    try:
+        return json.loads(line)["step"]
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 def number(value) -> float | None:

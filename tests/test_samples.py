@@ -64,9 +64,10 @@ def test_a_resumed_run_goes_on_without_a_step_twice(tiny_model, tmp_path):
     first = read(tmp_path)
     assert [r["step"] for r in first] == [1, 1, 2, 2, 3, 3]
     # as if killed after step 3, before its checkpoint: the run goes on from checkpoint-2 to step 4, and trains
-    # step 3 again; what the stopped run kept of step 3 goes, the new step 3 is kept
+    # step 3 again; what the stopped run kept of step 3 goes (a line cut short too), the new step 3 is kept
     with open(tmp_path / FILENAME, "w", encoding="utf-8") as f:
         f.writelines(json.dumps({**r, "completion": "stopped run"} if r["step"] == 3 else r) + "\n" for r in first)
+        f.write('{"step": 3, "prompt": "cut sh')  # the kill came while writing
     run(tiny_model, tmp_path, steps=4, resume=str(tmp_path / "checkpoint-2"), every=1, per_step=2)
     records = read(tmp_path)
     assert [r["step"] for r in records] == [1, 1, 2, 2, 3, 3, 4, 4]
