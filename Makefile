@@ -12,7 +12,7 @@ FLAVOUR := $(if $(HAS_GPU),gpu,cpu)
 STAMP := $(VENV)/.installed-$(FLAVOUR)
 TORCH_PIN := $(shell grep '^torch==' requirements.txt | cut -d' ' -f1)
 
-.PHONY: help demo plot report gsm8k-0.5b gsm8k-1.5b kk-7b clue-14b eval bench test venv need-gpu
+.PHONY: help demo plot report gsm8k-0.5b gsm8k-1.5b kk-7b clue-14b train eval bench test venv need-gpu
 
 help:
 	@echo "make demo         GRPO on SmolLM2-135M from PyPI: no GPU, no hub; before/after table and curves"
@@ -23,8 +23,9 @@ help:
 	@echo "make gsm8k-1.5b   train system B (Qwen2.5-1.5B, GSM8K) on a CUDA GPU"
 	@echo "make kk-7b        train system C (Qwen2.5-7B, Knights and Knaves, three stages); ARGS=\"--stage 2\" for one"
 	@echo "make clue-14b     train system D (Qwen2.5-14B, Temporal Clue puzzles generated with CP-SAT)"
-	@echo "                  these four on several GPUs: GPUS=4 [DIST=fsdp2|zero3|ddp] [VLLM_GPUS=1]; README: More GPUs"
-	@echo "make eval         evaluate: RECIPE=gsm8k_0_5b [ADAPTER=outputs/gsm8k-0.5b/adapter] [ARGS=...]"
+	@echo "make train        train any recipe file: RECIPE=gsm8k_0_5b (recipes/<name>.py) [ARGS=...]"
+	@echo "                  these on several GPUs: GPUS=4 [DIST=fsdp2|zero3|ddp] [VLLM_GPUS=1]; README: More GPUs"
+	@echo "make eval         evaluate any recipe: RECIPE=gsm8k_0_5b [ADAPTER=outputs/gsm8k-0.5b/adapter] [ARGS=...]"
 	@echo "make bench        GPU benchmark: each recipe through Unsloth and plain TRL, as on a 24 GB GPU -> BENCHMARKS.md"
 	@echo "make test         build the environment (no GPU needed) and run the test suite"
 
@@ -54,18 +55,19 @@ demo: $(STAMP)
 RUN ?=
 plot: $(STAMP)
 	@test -n "$(RUN)" || { echo "error: say which run folder: make plot RUN=outputs/demo-smollm2"; exit 1; }
-	$(PY) -m recipes.plot $(RUN)
+	$(PY) -m recipes.tools.plot $(RUN)
 
 report: $(STAMP)
 	@test -n "$(RUN)" || { echo "error: say which run folder: make report RUN=outputs/demo-smollm2"; exit 1; }
-	$(PY) -m recipes.report $(RUN) $(ARGS)
+	$(PY) -m recipes.tools.report $(RUN) $(ARGS)
 
-# GPUS=N: the recipe under accelerate on N GPUs (plain TRL + PEFT, bf16), with recipes/accelerate/$(DIST).yaml;
-# VLLM_GPUS=k of the N run a vLLM server that generates the completions. Without GPUS: one GPU, Unsloth.
+# GPUS=N: the recipe under accelerate on N GPUs (plain TRL + PEFT, bf16), with
+# recipes/tools/accelerate/$(DIST).yaml; VLLM_GPUS=k of the N run a vLLM server that generates the completions.
+# Without GPUS: one GPU, Unsloth.
 GPUS ?=
 DIST ?= fsdp2
 VLLM_GPUS ?= 0
-LAUNCH = $(PY) -m recipes.launch --gpus $(GPUS) --dist $(DIST) --vllm_gpus $(VLLM_GPUS)
+LAUNCH = $(PY) -m recipes.tools.launch --gpus $(GPUS) --dist $(DIST) --vllm_gpus $(VLLM_GPUS)
 RUN_RECIPE = $(if $(GPUS),$(LAUNCH) $(1),$(PY) -m recipes.$(1))
 
 need-gpu:
@@ -84,12 +86,15 @@ clue-14b: need-gpu $(STAMP)
 	$(call RUN_RECIPE,temporal_clue_14b) $(ARGS)
 
 RECIPE ?= gsm8k_0_5b
+train: need-gpu $(STAMP)
+	$(call RUN_RECIPE,$(RECIPE)) $(ARGS)
+
 ADAPTER ?=
 eval: need-gpu $(STAMP)
-	$(PY) -m recipes.evaluate --recipe $(RECIPE) $(if $(ADAPTER),--adapter $(ADAPTER)) $(ARGS)
+	$(PY) -m recipes.tools.evaluate --recipe $(RECIPE) $(if $(ADAPTER),--adapter $(ADAPTER)) $(ARGS)
 
 bench: need-gpu $(STAMP)
-	$(PY) tests/bench.py $(ARGS)
+	$(PY) -m recipes.tools.bench $(ARGS)
 
 test: $(STAMP)
 	$(PY) -m pytest -q tests

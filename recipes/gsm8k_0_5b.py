@@ -60,23 +60,26 @@ TASK = Task(
 )
 
 
-def load_data(args, tokenizer):
-    """GSM8K train split for training; the test split (all of it, long prompts kept) for evaluation."""
-    train_set = gsm8k.load(args.dataset_name, args.dataset_train_split, SYSTEM_PROMPT, tokenizer,
-                           args.max_prompt_tokens, args.dataset_config)
-    eval_set = gsm8k.load(args.dataset_name, args.dataset_test_split, SYSTEM_PROMPT, config=args.dataset_config)
-    return train_set, eval_set
+def load_data(args, training_args, tokenizer):
+    """GSM8K's train split, prompts longer than --max_prompt_tokens dropped."""
+    return gsm8k.load(args.dataset_name, args.dataset_train_split, SYSTEM_PROMPT, tokenizer, args.max_prompt_tokens,
+                      args.dataset_config)
+
+
+def load_eval_sets(args):
+    """GSM8K's test split, all of it (long prompts kept)."""
+    return {"test": gsm8k.load(args.dataset_name, args.dataset_test_split, SYSTEM_PROMPT, config=args.dataset_config)}
 
 
 def main(args, training_args):
     model, tokenizer = load_model(args, fast_inference=training_args.use_vllm,
                                   gradient_checkpointing=training_args.gradient_checkpointing)
-    train_set, eval_set = load_data(args, tokenizer)
-    before = evaluate_stage("before", model, tokenizer, eval_set, TASK, args, training_args)
+    train_set, eval_sets = load_data(args, training_args, tokenizer), load_eval_sets(args)
+    before = evaluate_stage("before", model, tokenizer, eval_sets, TASK, args, training_args)
     trainer = GRPOTrainer(model=model, processing_class=tokenizer, reward_funcs=REWARDS,
                           args=training_args, train_dataset=train_set)
     adapter_dir = train(trainer, args, training_args)
-    after = evaluate_stage("after", model, tokenizer, eval_set, TASK, args, training_args, lora_path=adapter_dir)
+    after = evaluate_stage("after", model, tokenizer, eval_sets, TASK, args, training_args, lora_path=adapter_dir)
     print(results_table(before, after, TASK.published))
 
 

@@ -54,23 +54,31 @@ TASK = Task(
 )
 
 
-def load_data(args, tokenizer):
-    """The train split less 30 held-out questions, which are the evaluation set."""
+def held_out_split(args):
+    """The train split, parted into training questions and the 30 held-out ones (a seeded draw)."""
     rows = gsm8k.load(args.dataset_name, args.dataset_train_split, SYSTEM_PROMPT, config=args.dataset_config)
-    split = rows.train_test_split(test_size=HELD_OUT, seed=HELD_OUT_SEED)
-    return gsm8k.drop_long_prompts(split["train"], tokenizer, args.max_prompt_tokens), split["test"]
+    return rows.train_test_split(test_size=HELD_OUT, seed=HELD_OUT_SEED)
+
+
+def load_data(args, training_args, tokenizer):
+    """The train split less the 30 held-out questions, prompts longer than --max_prompt_tokens dropped."""
+    return gsm8k.drop_long_prompts(held_out_split(args)["train"], tokenizer, args.max_prompt_tokens)
+
+
+def load_eval_sets(args):
+    """The 30 questions held out of the train split."""
+    return {"held-out": held_out_split(args)["test"]}
 
 
 def main(args, training_args):
     model, tokenizer = load_model(args, fast_inference=training_args.use_vllm,
                                   gradient_checkpointing=training_args.gradient_checkpointing)
-    train_set, eval_set = load_data(args, tokenizer)
-    before = evaluate_stage("before", model, tokenizer, eval_set, TASK, args, training_args)
-    trainer = GRPOTrainer(model=model, processing_class=tokenizer,
-                          reward_funcs=REWARDS,
+    train_set, eval_sets = load_data(args, training_args, tokenizer), load_eval_sets(args)
+    before = evaluate_stage("before", model, tokenizer, eval_sets, TASK, args, training_args)
+    trainer = GRPOTrainer(model=model, processing_class=tokenizer, reward_funcs=REWARDS,
                           args=training_args, train_dataset=train_set)
     adapter_dir = train(trainer, args, training_args)
-    after = evaluate_stage("after", model, tokenizer, eval_set, TASK, args, training_args, lora_path=adapter_dir)
+    after = evaluate_stage("after", model, tokenizer, eval_sets, TASK, args, training_args, lora_path=adapter_dir)
     print(results_table(before, after, TASK.published))
 
 

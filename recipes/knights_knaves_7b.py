@@ -50,7 +50,8 @@ Every step takes Logic-RL's 8 prompts. Choices and quirks:
 
 Each stage's settings are defaults: a flag or a --config key still wins, in every stage the run trains; to change one
 stage only, run it alone with --stage N. The recipe's own flags (--stage, --people, --puzzles, --final_temperature,
---kk_test_dir) are read from the command line only. `make eval` does not know this recipe: it evaluates itself.
+--kk_test_dir) are read from the command line only. `make eval RECIPE=knights_knaves_7b` evaluates an adapter on the
+same puzzles.
 """
 
 import os
@@ -58,8 +59,9 @@ import re
 from dataclasses import dataclass, field
 
 from recipes.common import (LORA_MODULES, NO_RESUME, RESUME_LAST, SHARDED, RecipeArguments,  # first: imports Unsloth
-                            RecipeError, RecipeParser, Task, check_output_dir, evaluate_sets, load_model,
-                            one_line_errors, parse_args, read_evaluation, resume_checkpoint, train, write_json)
+                            RecipeError, RecipeParser, Task, adapter_settings, check_output_dir, evaluate_stage,
+                            load_model, one_line_errors, parse_args, read_evaluation, resume_checkpoint, train,
+                            write_json)
 from peft import set_peft_model_state_dict  # noqa: E402
 from peft.utils import load_peft_weights  # noqa: E402
 from transformers import TrainerCallback  # noqa: E402
@@ -68,7 +70,6 @@ from trl.data_utils import maybe_apply_chat_template  # noqa: E402
 
 from data import knights_knaves as kk
 from data.prompts import drop_long_prompts
-from recipes.evaluate import adapter_settings
 from rewards.knights_knaves import format_ok, kk_reward, parse_roles, scored_turn
 from rewards.text import last_tag
 
@@ -130,7 +131,7 @@ DATA_SEED = 2025
 
 
 @dataclass
-class CurriculumArguments:
+class ExtraArguments:
     stage: int | None = field(default=None, metadata={"help": "Train this stage only (1, 2 or 3); default: all."})
     people: int | None = field(default=None, metadata={"help": "Puzzle size to train on (default: the stage's)."})
     puzzles: int | None = field(default=None, metadata={"help": "Training puzzles (default: the stage's)."})
@@ -155,9 +156,9 @@ class Stage:
         return os.path.join(self.training_args.output_dir, "adapter")
 
 
-def parse_curriculum(argv: list[str] | None = None) -> tuple[CurriculumArguments, list[str]]:
+def parse_curriculum(argv: list[str] | None = None) -> tuple[ExtraArguments, list[str]]:
     """The recipe's own flags, and the rest of the command line for `parse_args`."""
-    parser = RecipeParser(CurriculumArguments, add_help=False, allow_abbrev=False)  # --temperature is not ours
+    parser = RecipeParser(ExtraArguments, add_help=False, allow_abbrev=False)  # --temperature is not ours
     curriculum, rest = parser.parse_args_into_dataclasses(args=argv, return_remaining_strings=True)
     if {"-h", "--help"} & set(rest):
         print(parser.format_help())
@@ -168,7 +169,7 @@ def parse_curriculum(argv: list[str] | None = None) -> tuple[CurriculumArguments
     return curriculum, rest
 
 
-def stage_settings(number: int, curriculum: CurriculumArguments, argv: list[str] | None = None) -> Stage:
+def stage_settings(number: int, curriculum: ExtraArguments, argv: list[str] | None = None) -> Stage:
     """Stage `number`'s table entry as defaults under the command line; its output goes to <output_dir>/stage-N."""
     table = STAGES[number]
     config = {key: value for key, value in table.items() if key not in CURRICULUM_KEYS}
@@ -192,9 +193,10 @@ def load_train_set(stage: Stage, tokenizer):
     return drop_long_prompts(rows, tokenizer, stage.args.max_prompt_tokens)
 
 
-def load_eval_sets(args: RecipeArguments, test_dir: str | None) -> dict:
-    """{"3ppl": rows, …, "7ppl": rows}: generated held-out puzzles, or Logic-RL's test files; 100 of each size, or
-    --eval_limit."""
+def load_eval_sets(args: RecipeArguments, extra: ExtraArguments | None = None) -> dict:
+    """{"3ppl": rows, …, "7ppl": rows}: generated held-out puzzles, or Logic-RL's test files (--kk_test_dir); 100 of
+    each size, or --eval_limit."""
+    test_dir = extra.kk_test_dir if extra else None
     count = EVAL_PUZZLES if args.eval_limit is None else args.eval_limit
     sets = {}
     for people in EVAL_SIZES:
@@ -344,18 +346,18 @@ def main(argv: list[str] | None = None) -> dict | None:
     if first.number > 1 and not os.path.isfile(os.path.join(previous, "adapter_config.json")):
         raise RecipeError(f"stage {first.number} starts from stage {first.number - 1}'s adapter, and there is none "
                           f"at {previous}: train stage {first.number - 1} first")
-    resuming = resume_checkpoint(first.training_args) is not None
+    resume_checkpoint(first.training_args)  # a `last` without a checkpoint fails here, before the model loads
     args = first.args
     eval_set = curriculum.kk_test_dir or "generated"
-    sets = None if args.skip_eval else load_eval_sets(args, curriculum.kk_test_dir)
+    sets = None if args.skip_eval else load_eval_sets(args, curriculum)
 
     model, tokenizer = load_model(args, fast_inference=first.training_args.use_vllm,
                                   gradient_checkpointing=first.training_args.gradient_checkpointing)
-    before_path = os.path.join(root, "eval_before.json")
-    before = read_evaluation(before_path, eval_set)
-    if sets and first.number == 1 and not (resuming and before):
-        before = evaluate_sets(before_path, eval_set, sets, model, tokenizer, TASK,
-                               first.training_args.max_completion_length, args.eval_batch_size, desc="eval before")
+    if first.number == 1:
+        before = evaluate_stage("before", model, tokenizer, sets, TASK, args, first.training_args, key=eval_set,
+                                folder=root)
+    else:  # made by the run that trained stage 1
+        before = read_evaluation(os.path.join(root, "eval_before.json"), eval_set)
 
     for stage in stages:
         if stage.number > 1:
@@ -371,9 +373,8 @@ def main(argv: list[str] | None = None) -> dict | None:
     if sets is None:
         return None
     label = f"after stage {last.number}"
-    after = evaluate_sets(os.path.join(last.training_args.output_dir, "eval_after.json"), eval_set, sets, model,
-                          tokenizer, TASK, last.training_args.max_completion_length, last.args.eval_batch_size,
-                          lora_path=adapter_dir, desc="eval after")
+    after = evaluate_stage("after", model, tokenizer, sets, TASK, last.args, last.training_args, adapter_dir,
+                           key=eval_set)
     report = {"eval_set": eval_set, "before": accuracies(before), "after": accuracies(after),
               "after_stage": last.number, "published_5ppl": [p / 100 for p in TASK.published]}
     write_json(os.path.join(root, "kk_results.json"), report)

@@ -1,5 +1,5 @@
 """Training completions kept in the run's folder: a few prompts, completions and their rewards every few steps, in
-`<output_dir>/completions.jsonl`, for the run's report (recipes/report.py).
+`<output_dir>/completions.jsonl`, for the run's report (recipes/tools/report.py).
 
     trainer.add_callback(KeepCompletions(trainer))
 

@@ -42,15 +42,16 @@ Evaluation, before and after training, greedy: the held-out generated puzzles an
 kind: who, what (weapon), where, when, why (motive) or a bonus question; the table gives the accuracy of each kind,
 the mean reward, the share of puzzles solved outright and OpenPipe's grader's mean. Everything goes to
 <output_dir>/eval_before.json, eval_after.json and clue_results.json. The recipe's own flags (--puzzles,
---clue_test_dir) are read from the command line only. `make eval` does not know this recipe: it evaluates itself.
+--clue_test_dir) are read from the command line only. `make eval RECIPE=temporal_clue_14b` evaluates an adapter on the
+same puzzles.
 """
 
 import os
 from dataclasses import dataclass, field
 
 from recipes.common import (LORA_MODULES, RecipeError, RecipeParser, Task,  # first: imports Unsloth
-                            check_output_dir, evaluate_sets, load_model, one_line_errors, parse_args,
-                            resume_checkpoint, train, write_json)
+                            check_output_dir, evaluate_stage, load_model, one_line_errors, parse_args, train,
+                            write_json)
 from datasets import Dataset  # noqa: E402
 from trl import GRPOTrainer  # noqa: E402
 
@@ -90,20 +91,22 @@ def ends_with_answers(text: str) -> bool:
     return bool(lines) and bool(answers(lines[-1], "ABCDEFGHIJ"))
 
 
-TASK = Task(name="clue-14b", is_correct=solved, follows_format=ends_with_answers)
+TASK = Task(name="clue-14b", is_correct=solved, follows_format=ends_with_answers,
+            extra=lambda result, rows: {"kinds": by_kind(result, rows)},  # accuracy by question kind (below)
+            headline=lambda result: result["kinds"]["score"])
 
 
 @dataclass
-class ClueArguments:
+class ExtraArguments:
     puzzles: int | None = field(default=None, metadata={
         "help": "Training puzzles to generate (default: max_steps x puzzles a step, each used once)."})
     clue_test_dir: str | None = field(default=None, metadata={
         "help": "Also evaluate on OpenPipe's public puzzles: a folder with val.json and test.json, or one file."})
 
 
-def parse_clue_args(argv: list[str] | None = None) -> tuple[ClueArguments, list[str]]:
+def parse_clue_args(argv: list[str] | None = None) -> tuple[ExtraArguments, list[str]]:
     """The recipe's own flags, and the rest of the command line for `parse_args`."""
-    parser = RecipeParser(ClueArguments, add_help=False, allow_abbrev=False)
+    parser = RecipeParser(ExtraArguments, add_help=False, allow_abbrev=False)
     clue_args, rest = parser.parse_args_into_dataclasses(args=argv, return_remaining_strings=True)
     if {"-h", "--help"} & set(rest):
         print(parser.format_help())
@@ -118,19 +121,24 @@ def rows(puzzles: list[dict]) -> Dataset:
     return Dataset.from_list([tc.make_row(p) for p in puzzles])
 
 
-def load_data(args, tokenizer, puzzles: int = PUZZLES_PER_STEP * DEFAULTS["max_steps"]):
-    """Generated puzzles: `puzzles` to train on and the first 100 of the stream (or --eval_limit) held out."""
+def load_data(args, training_args, tokenizer, puzzles: int | None = None):
+    """`puzzles` generated puzzles to train on (default: max_steps x puzzles a step, each seen once), after the held-out
+    ones in the stream."""
+    if puzzles is None:
+        per_step = training_args.per_device_train_batch_size * training_args.gradient_accumulation_steps
+        puzzles = training_args.max_steps * max(per_step // training_args.num_generations, 1)
     print(f"[data] generating {puzzles} training puzzles (seed {DATA_SEED}; about 0.2 s each on one core)")
     train_set = rows(tc.generate(puzzles, DATA_SEED, start=EVAL_PUZZLES))
+    return drop_long_prompts(train_set, tokenizer, args.max_prompt_tokens)
+
+
+def load_eval_sets(args, extra: ExtraArguments | None = None) -> dict:
+    """{"generated": the first 100 puzzles of the stream (or --eval_limit), "public": OpenPipe's puzzles with
+    --clue_test_dir}."""
     count = EVAL_PUZZLES if args.eval_limit is None else min(args.eval_limit, EVAL_PUZZLES)
-    return drop_long_prompts(train_set, tokenizer, args.max_prompt_tokens), rows(tc.generate(count, DATA_SEED))
-
-
-def eval_sets(args, eval_set: Dataset, public: list[dict] | None) -> dict:
-    """{"generated": the held-out puzzles, "public": OpenPipe's puzzles if given}, each cut to --eval_limit."""
-    sets = {"generated": eval_set, **({"public": rows(public)} if public else {})}
-    if args.eval_limit is not None:
-        sets = {name: s.select(range(min(args.eval_limit, len(s)))) for name, s in sets.items()}
+    sets = {"generated": rows(tc.generate(count, DATA_SEED))}
+    if extra and extra.clue_test_dir:
+        sets["public"] = rows(tc.load(extra.clue_test_dir))
     return sets
 
 
@@ -151,19 +159,6 @@ def by_kind(result: dict, dataset: Dataset) -> dict:
     return {**{k: 100 * right[k] / count[k] if count[k] else None for k in tc.QUESTION_KINDS},
             "score": 100 * sum(scores) / n, "solved": result["accuracy"], "openpipe": 100 * sum(openpipe) / n,
             "tokens": result["mean_completion_tokens"], "n": result["n"]}
-
-
-def evaluate_clue(stage: str, key: str, model, tokenizer, sets: dict, args, training_args,
-                  lora_path=None) -> dict | None:
-    """`evaluate_sets` into <output_dir>/eval_<stage>.json, with the accuracy of each question kind. A resumed run
-    reuses the `before` file it already has."""
-    if args.skip_eval:
-        return None
-    return evaluate_sets(os.path.join(training_args.output_dir, f"eval_{stage}.json"), key, sets, model, tokenizer,
-                         TASK, training_args.max_completion_length, args.eval_batch_size, lora_path,
-                         desc=f"eval {stage}", reuse=stage == "before" and bool(resume_checkpoint(training_args)),
-                         extra=lambda result, dataset: {"kinds": by_kind(result, dataset)},
-                         headline=lambda result: result["kinds"]["score"])
 
 
 COLUMNS = [*tc.QUESTION_KINDS, "score", "solved", "openpipe", "tokens"]
@@ -197,23 +192,20 @@ def main(argv: list[str] | None = None) -> dict | None:
     clue_args, rest = parse_clue_args(argv)
     args, training_args = parse_args(DEFAULTS, rest)
     check_output_dir(training_args)
-    per_step = training_args.per_device_train_batch_size * training_args.gradient_accumulation_steps
-    puzzles = clue_args.puzzles or training_args.max_steps * max(per_step // training_args.num_generations, 1)
-    public = tc.load(clue_args.clue_test_dir) if clue_args.clue_test_dir else None  # a bad path fails here, early
+    eval_sets = load_eval_sets(args, clue_args)  # a bad --clue_test_dir fails here, before the model loads
+    key = "generated" + (f" + {clue_args.clue_test_dir}" if clue_args.clue_test_dir else "")  # what they cover
 
     model, tokenizer = load_model(args, fast_inference=training_args.use_vllm,
                                   gradient_checkpointing=training_args.gradient_checkpointing)
-    train_set, eval_set = load_data(args, tokenizer, puzzles)
-    sets = eval_sets(args, eval_set, public)
-
-    key = "generated" + (f" + {clue_args.clue_test_dir}" if public else "")  # what eval_before.json covers
-    before = evaluate_clue("before", key, model, tokenizer, sets, args, training_args)
+    train_set = load_data(args, training_args, tokenizer, clue_args.puzzles)
+    before = evaluate_stage("before", model, tokenizer, eval_sets, TASK, args, training_args, key=key)
+    per_step = training_args.per_device_train_batch_size * training_args.gradient_accumulation_steps
     print(f"[train] {training_args.max_steps} steps of {per_step // training_args.num_generations} puzzles x "
           f"{training_args.num_generations} answers, learning rate {training_args.learning_rate:g}")
     trainer = GRPOTrainer(model=model, processing_class=tokenizer, reward_funcs=REWARDS, args=training_args,
                           train_dataset=train_set)
     adapter_dir = train(trainer, args, training_args)
-    after = evaluate_clue("after", key, model, tokenizer, sets, args, training_args, lora_path=adapter_dir)
+    after = evaluate_stage("after", model, tokenizer, eval_sets, TASK, args, training_args, adapter_dir, key=key)
     if after is None:
         return None
     report = {name: {"before": kinds_of(before, name), "after": kinds_of(after, name)} for name in after["sets"]}

@@ -6,10 +6,9 @@ from pathlib import Path
 
 import pytest
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+from recipes.tools.random_model import CHATML
 
-CHATML = ("{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>'"
-          " + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}")
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 CORPUS = [
     "Respond in the following format: <reasoning> ... </reasoning> <validate> ... </validate> <answer> ... </answer>",

@@ -1,5 +1,5 @@
-"""The benchmark (tests/bench.py) end to end on a tiny model on the CPU: both engines, each in its own process, and
-the table it writes. The numbers themselves come from the GPU (BENCHMARKS.md); here the bookkeeping is checked."""
+"""The benchmark (recipes/tools/bench.py) end to end on a tiny model on the CPU: both engines, each in its own process,
+and the table it writes. The numbers themselves come from the GPU (BENCHMARKS.md); here the bookkeeping is checked."""
 
 import importlib.util
 import json
@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-import bench
+from recipes.tools import bench
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -22,7 +22,7 @@ def test_bench_runs_both_engines_and_writes_the_table(tiny_model, tmp_path):
     data.write_text("".join(json.dumps(q) + "\n" for q in QUESTIONS))
     output, runs = tmp_path / "BENCHMARKS.md", tmp_path / "runs.json"
     done = subprocess.run(
-        [sys.executable, "tests/bench.py", "--recipes", "gsm8k_1_5b", "--steps", "3", "--model", tiny_model,
+        [sys.executable, "-m", "recipes.tools.bench", "--recipes", "gsm8k_1_5b", "--steps", "3", "--model", tiny_model,
          "--dataset_name", str(data), "--output", str(output), "--runs", str(runs), "--",
          "--gradient_accumulation_steps", "2", "--per_device_train_batch_size", "2", "--num_generations", "2",
          "--max_completion_length", "6", "--max_prompt_tokens", "1024"],
@@ -50,7 +50,7 @@ def test_bench_runs_both_engines_and_writes_the_table(tiny_model, tmp_path):
     results[1]["bench"]["steps"] = 2  # as if plain TRL had run with other settings: it is run again
     runs.write_text(json.dumps(results))
     again = subprocess.run(
-        [sys.executable, "tests/bench.py", "--recipes", "gsm8k_1_5b", "--steps", "3", "--model", tiny_model,
+        [sys.executable, "-m", "recipes.tools.bench", "--recipes", "gsm8k_1_5b", "--steps", "3", "--model", tiny_model,
          "--dataset_name", str(data), "--output", str(output), "--runs", str(runs), "--resume", "--",
          "--gradient_accumulation_steps", "2", "--per_device_train_batch_size", "2", "--num_generations", "2",
          "--max_completion_length", "6", "--max_prompt_tokens", "1024"],
@@ -68,7 +68,7 @@ def test_prequantized_runs_load_a_4bit_checkpoint_of_the_model(tiny_model, tmp_p
     data.write_text("".join(json.dumps(q) + "\n" for q in QUESTIONS))
     output, runs, cache = tmp_path / "BENCHMARKS.md", tmp_path / "runs.json", tmp_path / "cache"
     done = subprocess.run(
-        [sys.executable, "tests/bench.py", "--recipes", "gsm8k_1_5b", "--engines", "unsloth", "--steps", "2",
+        [sys.executable, "-m", "recipes.tools.bench", "--recipes", "gsm8k_1_5b", "--engines", "unsloth", "--steps", "2",
          "--model", tiny_model, "--prequantized", "--cache", str(cache), "--dataset_name", str(data),
          "--output", str(output), "--runs", str(runs), "--", "--gradient_accumulation_steps", "2",
          "--per_device_train_batch_size", "2", "--num_generations", "2", "--max_completion_length", "6"],
@@ -88,7 +88,8 @@ def test_a_run_stopped_by_the_timeout_is_kept_as_failed_and_not_repeated(tiny_mo
     data.write_text("".join(json.dumps(q) + "\n" for q in QUESTIONS))
     output, runs = tmp_path / "BENCHMARKS.md", tmp_path / "runs.json"
     # far more steps than 40 s allow; 40 s is ample for the worker to load (about 7 s here) and record that it did
-    command = [sys.executable, "tests/bench.py", "--recipes", "gsm8k_1_5b", "--engines", "trl", "--steps", "100000",
+    command = [sys.executable, "-m", "recipes.tools.bench", "--recipes", "gsm8k_1_5b", "--engines", "trl", "--steps",
+               "100000",
                "--timeout", "40", "--model", tiny_model, "--dataset_name", str(data), "--output", str(output),
                "--runs", str(runs), "--", "--gradient_accumulation_steps", "2", "--per_device_train_batch_size", "2",
                "--num_generations", "2", "--max_completion_length", "32", "--max_prompt_tokens", "1024"]
@@ -109,7 +110,7 @@ def test_a_run_stopped_by_the_timeout_is_kept_as_failed_and_not_repeated(tiny_mo
 
     # --resume keeps the failed run and does not run it again
     output.unlink()
-    again = subprocess.run([*command[:2], "--resume", *command[2:]], cwd=ROOT, capture_output=True, text=True, env=env)
+    again = subprocess.run([*command[:3], "--resume", *command[3:]], cwd=ROOT, capture_output=True, text=True, env=env)
     assert "Traceback" not in again.stderr, again.stderr[-2000:]
     assert "resuming: 1 run(s) kept" in again.stdout
     assert "gsm8k_1_5b / trl: 100000 steps" not in again.stdout
@@ -135,7 +136,7 @@ def test_summary_leaves_out_the_warm_up_step():
 def test_bench_drives_each_kind_of_recipe(recipe, flags, learning_rate, tiny_model, tmp_path):
     runs = tmp_path / "runs.json"
     done = subprocess.run(
-        [sys.executable, "tests/bench.py", "--recipes", recipe, "--engines", "trl", "--steps", "2",
+        [sys.executable, "-m", "recipes.tools.bench", "--recipes", recipe, "--engines", "trl", "--steps", "2",
          "--model", tiny_model, "--output", str(tmp_path / "B.md"), "--runs", str(runs), "--",
          "--per_device_train_batch_size", "2", "--gradient_accumulation_steps", "2", "--num_generations", "2",
          "--max_completion_length", "6", "--max_prompt_tokens", "8192", *flags],
@@ -194,7 +195,7 @@ def test_the_speed_up_is_against_trl_with_its_own_vllm_and_hf_generation_is_the_
 def test_trl_vllm_needs_the_vllm_package(tmp_path):
     if importlib.util.find_spec("vllm") is not None:
         pytest.skip("vllm is installed here")
-    done = subprocess.run([sys.executable, "tests/bench.py", "--engines", "trl-vllm", "--output",
+    done = subprocess.run([sys.executable, "-m", "recipes.tools.bench", "--engines", "trl-vllm", "--output",
                            str(tmp_path / "B.md")], cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 2 and "--engines trl-vllm needs the vllm package" in done.stderr
     assert "Traceback" not in done.stderr and not (tmp_path / "B.md").exists()

@@ -38,7 +38,7 @@ def test_a_short_demo_run_trains_evaluates_and_draws(smollm2, tmp_path, capsys):
         "--num_generations", "4", "--max_completion_length", "24", "--eval_limit", "6", "--eval_batch_size", "6"])
     demo_smollm2.main(args, cfg)
     printed = capsys.readouterr().out
-    before = json.loads((out / "eval_before.json").read_text())
+    before = json.loads((out / "eval_before.json").read_text())["sets"]["held-out"]
     assert before["n"] == 6 and "lenient_accuracy" in before
     assert "lenient accuracy" in printed and "curves: " in printed
     assert {"reward.png", "completion_length.png", "truncated.png", "adapter"} <= set(os.listdir(out))

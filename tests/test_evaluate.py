@@ -6,10 +6,9 @@ import torch
 from datasets import Dataset
 
 from data import gsm8k
-from recipes import evaluate as evaluate_cli
 from recipes import gsm8k_0_5b, gsm8k_1_5b
 from recipes.common import evaluate, load_model, parse_args, results_table
-
+from recipes.tools import evaluate as evaluate_cli
 
 
 def test_accuracy_and_format_follow_the_recipes_rules(monkeypatch):
@@ -27,7 +26,7 @@ def test_accuracy_and_format_follow_the_recipes_rules(monkeypatch):
 def test_results_table_shows_both_runs_and_the_published_numbers():
     before = {"accuracy": 8.0, "format_rate": 1.5, "mean_completion_tokens": 100.0, "n": 1319}
     after = {"accuracy": 60.25, "format_rate": 99.0, "mean_completion_tokens": 250.5, "n": 1319}
-    table = results_table(before, after, (8.87, 65.28))
+    table = results_table({"sets": {"test": before}}, {"sets": {"test": after}}, (8.87, 65.28))
     assert "8.00 %" in table and "60.25 %" in table and "8.87 % -> 65.28 %" in table and "250.50" in table
     assert "1319 questions" in table
 
@@ -50,6 +49,7 @@ def test_eval_cli_loads_the_adapter_a_recipe_saved(tiny_model, gsm8k_dir, tmp_pa
     result = evaluate_cli.main(["--recipe", "gsm8k_0_5b", "--adapter", str(tmp_path / "adapter"),
                                 "--dataset_name", gsm8k_dir, "--eval_limit", "3", "--max_new_tokens", "12",
                                 "--max_prompt_tokens", "1024"])
-    assert [r["completion"] for r in result["records"]] == [r["completion"] for r in expected["records"]]
-    saved = json.loads((tmp_path / "eval.json").read_text())
-    assert saved["n"] == 3 and saved["accuracy"] == result["accuracy"]
+    records = result["sets"]["test"]["records"]
+    assert [r["completion"] for r in records] == [r["completion"] for r in expected["records"]]
+    saved = json.loads((tmp_path / "eval.json").read_text())["sets"]["test"]
+    assert saved["n"] == 3 and saved["accuracy"] == result["sets"]["test"]["accuracy"]

@@ -19,9 +19,11 @@ from pathlib import Path
 
 import pytest
 
-from recipes import common, gsm8k_0_5b, knights_knaves_7b, launch
+from recipes import common, gsm8k_0_5b, knights_knaves_7b
 from recipes.common import RecipeError, parse_args
-from recipes.launch import CONFIGS, LaunchError, Plan, build_plan, execute, vllm_server
+from recipes.tools import launch
+from recipes.tools.catalog import recipe_names
+from recipes.tools.launch import CONFIGS, LaunchError, Plan, build_plan, execute, vllm_server
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -129,7 +131,7 @@ def test_the_server_serves_the_model_given_and_gpus_count_within_cuda_visible_de
     assert p.server_env["CUDA_VISIBLE_DEVICES"] == "4,5" and p.training_env["CUDA_VISIBLE_DEVICES"] == "6,7"
 
 
-@pytest.mark.parametrize("recipe", launch.RECIPES)
+@pytest.mark.parametrize("recipe", recipe_names())
 def test_the_server_serves_each_recipes_own_model(recipe):
     p = plan(["--gpus", "2", "--vllm_gpus", "1", recipe])
     defaults = importlib.import_module(f"recipes.{recipe}").DEFAULTS
@@ -164,8 +166,8 @@ def test_cuda_visible_devices_must_hold_the_gpus_asked_for():
 
 
 def run_launcher(*argv, env=None):
-    return subprocess.run([sys.executable, "-m", "recipes.launch", *argv], cwd=ROOT, capture_output=True, text=True,
-                          env={**os.environ, **(env or {})})
+    return subprocess.run([sys.executable, "-m", "recipes.tools.launch", *argv], cwd=ROOT, capture_output=True,
+                          text=True, env={**os.environ, **(env or {})})
 
 
 def test_launcher_errors_are_one_line_and_dry_run_prints_the_commands():
@@ -192,9 +194,10 @@ def test_zero3_without_deepspeed_is_a_one_line_error():
 
 @pytest.mark.parametrize("make_vars, command", [
     ([], ".venv/bin/python -m recipes.gsm8k_0_5b --max_steps 5"),
-    (["GPUS=4"], ".venv/bin/python -m recipes.launch --gpus 4 --dist fsdp2 --vllm_gpus 0 gsm8k_0_5b --max_steps 5"),
+    (["GPUS=4"],
+     ".venv/bin/python -m recipes.tools.launch --gpus 4 --dist fsdp2 --vllm_gpus 0 gsm8k_0_5b --max_steps 5"),
     (["GPUS=4", "DIST=zero3", "VLLM_GPUS=1"],
-     ".venv/bin/python -m recipes.launch --gpus 4 --dist zero3 --vllm_gpus 1 gsm8k_0_5b --max_steps 5"),
+     ".venv/bin/python -m recipes.tools.launch --gpus 4 --dist zero3 --vllm_gpus 1 gsm8k_0_5b --max_steps 5"),
 ])
 def test_make_runs_the_recipe_alone_or_through_the_launcher(make_vars, command):
     outer_make = ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")  # under `make test`, a nested make would print more
@@ -308,7 +311,7 @@ def test_sigterm_to_the_launcher_stops_training_and_server(stand_in, tmp_path):
     driver = tmp_path / "driver.py"
     driver.write_text(textwrap.dedent(f"""\
         import os, signal, sys
-        from recipes import launch
+        from recipes.tools import launch
         signal.signal(signal.SIGTERM, launch._exit_on_sigterm)
         training = [sys.executable, "-c", "import time; open({str(tmp_path / 'training.pid')!r}, 'w').write("
                     "str(__import__('os').getpid())); time.sleep(600)"]
@@ -399,7 +402,7 @@ def test_full_finetune_saves_the_whole_model(tiny_model, word_problems, tmp_path
                                                                 "--max_steps", "1", "--eval_limit", "1")))
     assert "[model] full fine-tuning: every weight trains, no LoRA" in capsys.readouterr().out
     assert (tmp_path / "model" / "model.safetensors").is_file() and not (tmp_path / "adapter").exists()
-    assert json.loads((tmp_path / "eval_after.json").read_text())["n"] == 1
+    assert json.loads((tmp_path / "eval_after.json").read_text())["sets"]["test"]["n"] == 1
 
 
 def steps(out: Path) -> list[dict]:
@@ -422,12 +425,12 @@ def test_two_processes_train_like_one_and_evaluate_once_between_them(tiny_model,
     assert set(steps(two)[0]) == set(steps(one)[0])
     assert steps(two)[0]["num_tokens"] > steps(one)[0]["num_tokens"]
     # the 5 questions split 3 + 2 (padded to 3) between the processes, answered once each, in order
-    assert re.search(r"eval before: 100%\|[^|]*\| 3/3 ", done.stderr)  # the first process's 3 batches of one
+    assert re.search(r"eval before test: 100%\|[^|]*\| 3/3 ", done.stderr)  # the first process's 3 batches of one
     for stage in ("before", "after"):
-        result = json.loads((two / f"eval_{stage}.json").read_text())
+        result = json.loads((two / f"eval_{stage}.json").read_text())["sets"]["test"]
         assert result["n"] == 5 and len(result["records"]) == 5
-    single = json.loads((one / "eval_before.json").read_text())["records"]
-    split = json.loads((two / "eval_before.json").read_text())["records"]
+    single = json.loads((one / "eval_before.json").read_text())["sets"]["test"]["records"]
+    split = json.loads((two / "eval_before.json").read_text())["sets"]["test"]["records"]
     assert [r["completion"] for r in split] == [r["completion"] for r in single]
     assert (two / "adapter" / "adapter_config.json").is_file()
 
@@ -436,7 +439,7 @@ def test_two_machines_of_one_process_each(tiny_model, word_problems, tmp_path):
     """Multi-machine flags on one machine: machine 0 and machine 1 are two launchers meeting at 127.0.0.1."""
     port = str(free_port())
     machines = [subprocess.Popen(
-        [sys.executable, "-m", "recipes.launch", "--cpu", "--gpus", "1", "--num_machines", "2", "--machine_rank",
+        [sys.executable, "-m", "recipes.tools.launch", "--cpu", "--gpus", "1", "--num_machines", "2", "--machine_rank",
          str(rank), "--main_process_ip", "127.0.0.1", "--main_process_port", port, "--dist", "ddp", "gsm8k_0_5b",
          *tiny_flags(tiny_model, word_problems, tmp_path, "--full_finetune", "--skip_eval", "--max_steps", "1")],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for rank in (0, 1)]

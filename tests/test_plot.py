@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from recipes.plot import load_history, plot_run
+from recipes.tools.plot import load_history, plot_run
 
 HISTORY = [{"step": s, "reward": 0.1 * s, "rewards/correctness_reward/mean": 0.05 * s,
             "rewards/answer_tag_reward/mean": 0.05 * s, "rewards/answer_tag_reward/std": 0.01,

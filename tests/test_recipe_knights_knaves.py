@@ -17,7 +17,7 @@ from safetensors.torch import load_file, save_file
 from recipes import common
 from recipes import knights_knaves_7b as recipe
 from recipes.common import RecipeError, load_model
-from recipes.knights_knaves_7b import STAGES, TASK, CurriculumArguments, parse_curriculum, stage_settings
+from recipes.knights_knaves_7b import STAGES, TASK, ExtraArguments, parse_curriculum, stage_settings
 from rewards.knights_knaves import kk_reward
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -54,7 +54,7 @@ def test_the_stage_table_is_logic_rls_curriculum():
 
 @pytest.mark.parametrize("number", [1, 2, 3])
 def test_each_stage_parses_to_its_settings(number):
-    stage = stage_settings(number, CurriculumArguments(), [])
+    stage = stage_settings(number, ExtraArguments(), [])
     t, table = stage.training_args, STAGES[number]
     assert (stage.args.model, stage.args.load_in_4bit, stage.args.max_prompt_tokens) == \
         ("Qwen/Qwen2.5-7B-Instruct-1M", True, 400)
@@ -102,7 +102,7 @@ def test_the_prefilled_think_is_continued_in_training_and_evaluation(tiny_model,
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_model)
-    stage = stage_settings(1, CurriculumArguments(puzzles=3), ["--max_prompt_tokens", "4096"])
+    stage = stage_settings(1, ExtraArguments(puzzles=3), ["--max_prompt_tokens", "4096"])
     row = recipe.load_train_set(stage, tokenizer)[0]
     text = row["prompt"]
     assert text.endswith("<|im_start|>assistant\n<think>") and text.count("<|im_start|>assistant") == 1
@@ -123,14 +123,14 @@ def test_a_long_prompt_is_dropped(tiny_model):
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_model)
-    stage = stage_settings(2, CurriculumArguments(puzzles=4), ["--max_prompt_tokens", "10"])
+    stage = stage_settings(2, ExtraArguments(puzzles=4), ["--max_prompt_tokens", "10"])
     with pytest.raises(RecipeError, match=r"no usable rows \(4 dropped: prompts longer than 10 tokens\)"):
         recipe.load_train_set(stage, tokenizer)
 
 
 def test_test_puzzles_are_never_trained_on():
     args, _ = common.parse_args(recipe.DEFAULTS, ["--eval_limit", "30"])
-    test = recipe.load_eval_sets(args, None)
+    test = recipe.load_eval_sets(args)
     assert list(test) == SIZES and [len(rows) for rows in test.values()] == [30] * 5
     assert all(len(row["names"]) == int(size[0]) for size, rows in test.items() for row in rows)
     held_out = {row["quiz"] for row in recipe.puzzles(5, recipe.EVAL_PUZZLES)}
@@ -164,7 +164,7 @@ def test_evaluation_reads_a_fake_turn_as_the_reward_does(tail, solved, formatted
 
 def test_evaluation_can_use_logic_rls_test_files(kk_dir):
     args, _ = common.parse_args(recipe.DEFAULTS, [])
-    test = recipe.load_eval_sets(args, str(kk_dir))
+    test = recipe.load_eval_sets(args, ExtraArguments(kk_test_dir=str(kk_dir)))
     assert list(test) == SIZES and [len(rows) for rows in test.values()] == [100] * 5
     for size, rows in test.items():
         for row in rows:

@@ -46,8 +46,9 @@ def test_a_bad_test_path_is_one_line_before_the_model_loads(tmp_path):
 def test_training_and_held_out_puzzles_never_overlap(tiny_model):
     from transformers import AutoTokenizer
 
-    args, _ = parse_args(recipe.DEFAULTS, ["--max_prompt_tokens", "100000", "--eval_limit", "3"])
-    train_set, eval_set = recipe.load_data(args, AutoTokenizer.from_pretrained(tiny_model), puzzles=3)
+    args, cfg = parse_args(recipe.DEFAULTS, ["--max_prompt_tokens", "100000", "--eval_limit", "3"])
+    train_set = recipe.load_data(args, cfg, AutoTokenizer.from_pretrained(tiny_model), puzzles=3)
+    eval_set = recipe.load_eval_sets(args)["generated"]
     assert (len(train_set), len(eval_set)) == (3, 3)
     assert not set(train_set["question"]) & set(eval_set["question"])
     assert eval_set["question"] == [p["prompt"] for p in tc.generate(3, recipe.DATA_SEED)]

@@ -115,13 +115,15 @@ def test_recipe_trains_saves_resumes_and_evaluates(recipe, tiny_model, gsm8k_dir
     assert {"checkpoint-1", "checkpoint-2", "adapter", "eval_before.json", "eval_after.json"} <= set(os.listdir(out))
     assert os.path.isfile(out / "adapter" / "adapter_config.json")
     before = json.loads((out / "eval_before.json").read_text())
-    assert before["n"] == 3 and len(before["records"]) == 3 and 0 <= before["accuracy"] <= 100
+    [(name, result)] = before["sets"].items()
+    assert result["n"] == 3 and len(result["records"]) == 3 and 0 <= result["accuracy"] <= 100
     assert "published (before -> after)" in printed and f"{recipe.TASK.published[1]:.2f} %" in printed
     history = json.loads((out / "log_history.json").read_text())
     assert [h["step"] for h in history if "reward" in h] == [1, 2]
 
     # a killed run continues from its last checkpoint, and keeps the evaluation it already made
-    (out / "eval_before.json").write_text(json.dumps({**before, "accuracy": 12.5}))
+    before["sets"][name]["accuracy"] = 12.5
+    (out / "eval_before.json").write_text(json.dumps(before))
     tiny_run(recipe, tiny_model, gsm8k_dir, out, "--max_steps", "3", "--resume_from_checkpoint", "last")
     printed = capsys.readouterr().out
     assert f"resuming from {out / 'checkpoint-2'}" in printed
@@ -198,7 +200,7 @@ def one_grpo_step(tiny_model, tmp_path, per_device, accumulation, *flags):
     model, tokenizer = common.load_model(args)
     # EOS made likelier: without it all 8 answers run to 8 tokens, and a token-count normalisation would not show
     cfg.generation_kwargs = {"sequence_bias": [[[tokenizer.eos_token_id], 4.0]]}
-    train_set, _ = gsm8k_0_5b.load_data(args, tokenizer)
+    train_set = gsm8k_0_5b.load_data(args, cfg, tokenizer)
     seen = []
 
     def varied_reward(prompts, completions, completion_ids, **kwargs):

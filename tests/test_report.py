@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from recipes.report import SIDE_BY_SIDE, write_report
+from recipes.tools.report import SIDE_BY_SIDE, write_report
 
 HISTORY = [{"step": s, "reward": 0.1 * s, "rewards/correctness_reward/mean": 0.08 * s,
             "rewards/format_reward/mean": 0.02 * s, "completions/mean_length": 60 - s,
@@ -127,7 +127,7 @@ def test_missing_files_are_said_in_their_sections(tmp_path):
 @pytest.mark.parametrize("make", [lambda tmp: tmp / "nowhere", lambda tmp: tmp])
 def test_a_folder_that_is_not_a_run_is_one_line_and_exit_1(tmp_path, make):
     (tmp_path / "notes.txt").write_text("not a run")
-    done = subprocess.run([sys.executable, "-m", "recipes.report", str(make(tmp_path))], capture_output=True,
+    done = subprocess.run([sys.executable, "-m", "recipes.tools.report", str(make(tmp_path))], capture_output=True,
                           text=True)
     assert done.returncode == 1
     assert done.stderr.startswith("error: ") and len(done.stderr.strip().splitlines()) == 1
@@ -136,7 +136,7 @@ def test_a_folder_that_is_not_a_run_is_one_line_and_exit_1(tmp_path, make):
 
 def test_a_broken_result_file_is_one_line_too(run_dir):
     write(run_dir / "eval_after.json", '{"accuracy": 3')
-    done = subprocess.run([sys.executable, "-m", "recipes.report", str(run_dir)], capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-m", "recipes.tools.report", str(run_dir)], capture_output=True, text=True)
     assert done.returncode == 1 and done.stderr.strip().splitlines() == [
         f"error: {run_dir / 'eval_after.json'} is not valid JSON (Expecting ',' delimiter: line 1 column 15 (char 14))"]
 

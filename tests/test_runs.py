@@ -17,9 +17,10 @@ from transformers import TrainerCallback
 
 from recipes import common, demo_smollm2, knights_knaves_7b
 from recipes.common import RecipeError, check_output_dir, newest_checkpoint, parse_args, resume_checkpoint
+from recipes.tools.catalog import recipe_names
 
 ROOT = Path(__file__).resolve().parents[1]
-RECIPES = ["gsm8k_0_5b", "gsm8k_1_5b", "demo_smollm2", "knights_knaves_7b", "temporal_clue_14b"]
+RECIPES = recipe_names()
 
 
 def refusal(folder) -> str:

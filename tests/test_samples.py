@@ -9,7 +9,7 @@ from datasets import Dataset
 from trl import GRPOTrainer
 
 from recipes.common import load_model, parse_args
-from recipes.report import COMPLETIONS
+from recipes.tools.report import COMPLETIONS
 from recipes.samples import FILENAME, KeepCompletions
 from rewards.text import completion_text
 

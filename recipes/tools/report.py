@@ -2,7 +2,7 @@
 drawn inline): what a run did, and what the model wrote before and after it.
 
     make report RUN=outputs/gsm8k-0.5b
-    python -m recipes.report outputs/gsm8k-0.5b --published 8.87 65.28
+    python -m recipes.tools.report outputs/gsm8k-0.5b --published 8.87 65.28
 
 The page has four parts, each saying so when the files it reads are missing:
 - the curves: mean reward, each reward function's mean, completion length, truncated share (`log_history.json`,
@@ -27,7 +27,7 @@ import os
 import re
 
 from recipes.errors import RecipeError
-from recipes.plot import PANELS, load_history, plt, series
+from recipes.tools.plot import PANELS, load_history, plt, series
 
 COMPLETIONS = "completions.jsonl"  # recipes/samples.py's FILENAME (not imported from there: it loads transformers)
 SIDE_BY_SIDE = 20  # the first questions shown before and after; then up to as many that went from wrong to right
@@ -331,7 +331,7 @@ def rewards_line(sample: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m recipes.report", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m recipes.tools.report", description=__doc__.split("\n\n")[0])
     parser.add_argument("run_dir", help="the run's folder (its --output_dir)")
     parser.add_argument("--published", nargs=2, type=float, metavar=("BEFORE", "AFTER"),
                         help="the source's accuracy in %% before and after, shown beside the run's")

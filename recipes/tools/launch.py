@@ -1,10 +1,10 @@
-"""Run a recipe on several GPUs: `accelerate launch` with a config from recipes/accelerate/, plain TRL + PEFT instead
-of Unsloth, and, if asked, a vLLM server on GPUs of its own that generates the completions.
+"""Run a recipe on several GPUs: `accelerate launch` with a config from recipes/tools/accelerate/, plain TRL + PEFT
+instead of Unsloth, and, if asked, a vLLM server on GPUs of its own that generates the completions.
 
-    python -m recipes.launch --gpus 4 gsm8k_1_5b                        # FSDP2 on 4 GPUs
-    python -m recipes.launch --gpus 4 --dist zero3 gsm8k_1_5b --max_steps 50    # recipe flags after the recipe
-    python -m recipes.launch --gpus 4 --vllm_gpus 1 gsm8k_1_5b          # vLLM server on GPU 0, training on GPUs 1-3
-    python -m recipes.launch --gpus 8 --num_machines 2 --machine_rank 0 --main_process_ip 10.0.0.1 gsm8k_1_5b
+    python -m recipes.tools.launch --gpus 4 gsm8k_1_5b                     # FSDP2 on 4 GPUs
+    python -m recipes.tools.launch --gpus 4 --dist zero3 gsm8k_1_5b --max_steps 50   # recipe flags after the recipe
+    python -m recipes.tools.launch --gpus 4 --vllm_gpus 1 gsm8k_1_5b       # vLLM server on GPU 0, training on 1-3
+    python -m recipes.tools.launch --gpus 8 --num_machines 2 --machine_rank 0 --main_process_ip 10.0.0.1 gsm8k_1_5b
     make gsm8k-1.5b GPUS=4 DIST=zero3 VLLM_GPUS=1 ARGS="--max_steps 50"   # the same through make
 
 It prints the commands it runs (--dry_run: only prints them). The vLLM server is TRL's `trl vllm-serve`: the launcher
@@ -13,7 +13,6 @@ starts it, waits until it answers, trains, and stops it at the end, also after a
 
 import argparse
 import contextlib
-import importlib
 import importlib.util
 import os
 import shlex
@@ -26,9 +25,10 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from recipes.tools.catalog import load_recipe, recipe_names
+
 CONFIGS = Path(__file__).resolve().parent / "accelerate"
-DISTS = ("fsdp2", "zero3", "ddp")  # the configs in recipes/accelerate/<dist>.yaml
-RECIPES = ("gsm8k_0_5b", "gsm8k_1_5b", "knights_knaves_7b", "temporal_clue_14b")
+DISTS = ("fsdp2", "zero3", "ddp")  # the configs in recipes/tools/accelerate/<dist>.yaml
 DEEPSPEED = "deepspeed==0.19.8"  # not in requirements.txt: PyPI has only its source, which builds against torch
 SERVER_HOST = "127.0.0.1"
 
@@ -48,7 +48,7 @@ class Plan:
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m recipes.launch", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m recipes.tools.launch", description=__doc__.splitlines()[0])
     parser.add_argument("--gpus", type=int, required=True, help="GPUs of this machine to use, the server's included")
     parser.add_argument("--dist", choices=DISTS, default="fsdp2", help="accelerate config (default: fsdp2)")
     parser.add_argument("--vllm_gpus", type=int, default=0, help="GPUs for a vLLM server (default: 0, no server)")
@@ -63,7 +63,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
                         help="run --gpus processes on the CPU instead (DDP over gloo): the multi-process path "
                              "without a GPU, for tests and tiny models")
     parser.add_argument("--dry_run", action="store_true", help="print the commands, run nothing")
-    parser.add_argument("recipe", choices=RECIPES)
+    parser.add_argument("recipe", choices=recipe_names())
     parser.add_argument("recipe_args", nargs=argparse.REMAINDER, help="the recipe's own flags")
     return parser.parse_args(argv)
 
@@ -80,7 +80,7 @@ def recipe_setting(recipe: str, recipe_args: list[str], name: str):
     if value is not None:
         return value
     from recipes.common import RecipeArguments
-    return importlib.import_module(f"recipes.{recipe}").DEFAULTS.get(name, getattr(RecipeArguments, name))
+    return load_recipe(recipe).DEFAULTS.get(name, getattr(RecipeArguments, name))
 
 
 def split_gpus(gpus: int, vllm_gpus: int, visible: str | None) -> tuple[list[str], list[str]]:

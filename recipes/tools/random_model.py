@@ -1,6 +1,6 @@
 """Build a random-weight model with a real model's shape, for GPU timing and memory runs without the hub.
 
-    python tests/random_model.py qwen2.5-0.5b /tmp/qwen05 --corpus path/to/gsm8k/train.jsonl
+    python -m recipes.tools.random_model qwen2.5-0.5b /tmp/qwen05 --corpus path/to/gsm8k/train.jsonl
 
 The tokenizer is a byte-level BPE trained on the corpus (so prompts have about the real token counts) with Qwen's
 ChatML template; the weights are random, so completions are noise of full length: what matters is time and memory.
@@ -9,6 +9,9 @@ ChatML template; the weights are random, so completions are noise of full length
 import argparse
 import json
 from pathlib import Path
+
+CHATML = ("{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>'"
+          " + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}")
 
 SHAPES = {  # the published configs of Qwen2.5 Instruct models
     "qwen2.5-0.5b": dict(hidden_size=896, intermediate_size=4864, num_hidden_layers=24, num_attention_heads=14,
@@ -22,13 +25,17 @@ SHAPES = {  # the published configs of Qwen2.5 Instruct models
 }
 
 
+def shape_of(model_name: str) -> str | None:
+    """The shape of a hub model name, "Qwen/Qwen2.5-1.5B-Instruct" -> "qwen2.5-1.5b"; None for a shape not here."""
+    name = model_name.lower()
+    return next((shape for shape in SHAPES if f"/{shape}-" in name or name.endswith(f"/{shape}")), None)
+
+
 def build(shape: str, out: Path, corpus: Path | list[str], vocab: int = 16000) -> None:
     """Write the model and tokenizer to `out`; `corpus` is a JSONL file with a 'question' field, or the texts."""
     import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
-
-    from conftest import CHATML
 
     texts = corpus if isinstance(corpus, list) else [json.loads(line)["question"] for line in corpus.open()]
     tokenizer = Tokenizer(models.BPE())

@@ -8,6 +8,11 @@ baseline) and with Hugging Face generation (the floor), side by side in one run.
     make bench ARGS="--recipes gsm8k_0_5b --steps 5"   # one recipe, more steps
     make bench ARGS="--memory_gb 0"                    # no cap
     make bench ARGS="--recipes gsm8k_1_5b -- --max_completion_length 256"   # after --: flags for the recipes
+    python -m recipes.tools.bench --table runs.json                # no GPU: the table from saved runs
+
+Every recipe file is benchmarked (recipes.tools.catalog), on a random model of the shape its default model has
+(recipes/tools/random_model.py: "Qwen/Qwen2.5-1.5B-Instruct" is qwen2.5-1.5b); a recipe whose model has no shape
+there is benchmarked with --model only.
 
 Seconds per step is the median of the steps after the first (the first one compiles and warms up). The generation
 share is the time in the trainer's generation call over the step time; generated tokens per second count every
@@ -25,10 +30,8 @@ anything past 24 GB fails as it would there.
 import argparse
 import datetime
 import faulthandler
-import importlib
 import importlib.metadata
 import importlib.util
-import inspect
 import json
 import os
 import signal
@@ -40,12 +43,10 @@ import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from recipes.tools.catalog import load_recipe, recipe_names
+from recipes.tools.random_model import shape_of
 
-# What is benchmarked: a recipe, or one stage of a staged recipe ("recipe:N"), and the shape of its model
-SHAPES = {"gsm8k_0_5b": "qwen2.5-0.5b", "gsm8k_1_5b": "qwen2.5-1.5b", "knights_knaves_7b:1": "qwen2.5-7b",
-          "knights_knaves_7b:2": "qwen2.5-7b", "knights_knaves_7b:3": "qwen2.5-7b", "temporal_clue_14b": "qwen2.5-14b"}
+ROOT = Path(__file__).resolve().parents[2]
 ENGINE_NAMES = {"unsloth": "Unsloth 4-bit LoRA", "trl-vllm": "plain TRL + PEFT, bf16 LoRA",
                 "trl": "plain TRL + PEFT, bf16 LoRA"}
 SHORT_NAMES = {"unsloth": "Unsloth", "trl-vllm": "TRL + vLLM", "trl": "TRL + HF generation"}
@@ -55,7 +56,20 @@ BASELINE, FLOOR = "trl-vllm", "trl"  # the speed-up is against TRL with its own 
 # and times 2 steps. Both train one sequence at a time, so the peak memory should be close to the recipe's (the
 # recipe's own 64 a step have not been measured).
 REDUCED = {"temporal_clue_14b": {"steps": 2, "flags": ["--num_generations", "4", "--gradient_accumulation_steps", "4"]}}
+BENCH = [sys.executable, "-m", "recipes.tools.bench"]  # the build, quantize and worker steps, each a process
 PACKAGES = ("torch", "transformers", "trl", "unsloth", "peft", "bitsandbytes", "vllm")
+
+
+def benchmarked() -> dict[str, str | None]:
+    """What can be benchmarked: each recipe, or each stage of a staged recipe ("recipe:N", from its STAGES), with the
+    random model's shape (None: no random model of its default model's shape)."""
+    entries = {}
+    for name in recipe_names():
+        recipe = load_recipe(name)
+        shape = shape_of(recipe.DEFAULTS["model"])
+        for stage in getattr(recipe, "STAGES", [None]):
+            entries[name if stage is None else f"{name}:{stage}"] = shape
+    return entries
 
 
 # --- One engine, one recipe: runs in its own process -------------------------------------------------------------
@@ -160,7 +174,7 @@ def run_worker(recipe_name: str, engine: str, model: str, steps: int, memory_gb:
     from trl import GRPOTrainer
 
     name, _, stage = recipe_name.partition(":")
-    recipe = importlib.import_module(f"recipes.{name}")
+    recipe = load_recipe(name)
     with tempfile.TemporaryDirectory() as out:
         argv = ["--model", model, "--max_steps", str(steps), "--output_dir", out, "--save_strategy", "no",
                 "--logging_steps", "1", "--skip_eval", *recipe_flags]
@@ -174,13 +188,9 @@ def run_worker(recipe_name: str, engine: str, model: str, steps: int, memory_gb:
         else:
             args, training_args = common.parse_args(recipe.DEFAULTS, argv)
 
-            def build_trainer(model_, tokenizer):
-                kwargs = {}
-                if "puzzles" in inspect.signature(recipe.load_data).parameters:  # generated: what the steps use
-                    per_step = training_args.per_device_train_batch_size * training_args.gradient_accumulation_steps
-                    kwargs["puzzles"] = steps * max(per_step // training_args.num_generations, 1)
+            def build_trainer(model_, tokenizer):  # generated data: as much as the steps use
                 return GRPOTrainer(model=model_, processing_class=tokenizer, reward_funcs=recipe.REWARDS,
-                                   args=training_args, train_dataset=recipe.load_data(args, tokenizer, **kwargs)[0])
+                                   args=training_args, train_dataset=recipe.load_data(args, training_args, tokenizer))
         if engine != "unsloth":  # plain TRL: bf16 LoRA, with TRL's vLLM in this process (its default mode) or HF
             args.load_in_4bit, training_args.use_vllm = False, engine == "trl-vllm"
             training_args.vllm_mode = "colocate"
@@ -341,9 +351,13 @@ def table(runs: list[dict], made_by: str) -> str:
         if key in times and len(run["steps"]) > 1:
             return f"{times[key] / step:.1f}×"
         return f"{SHORT_NAMES[engine]} failed" if key in failures and run["engine"] != engine else "-"
-    order = list(SHAPES)
-    runs = sorted(runs, key=lambda r: (order.index(r["recipe"]) if r["recipe"] in order else len(order),
-                                       extra_flags(r), list(ENGINE_NAMES).index(r["engine"])))
+    order = recipe_names()
+
+    def place(run):  # the recipes in order, each one's stages in order, then its runs with other flags
+        name, _, stage = run["recipe"].partition(":")
+        return (order.index(name) if name in order else len(order), stage, extra_flags(run),
+                list(ENGINE_NAMES).index(run["engine"]))
+    runs = sorted(runs, key=place)
     for r in runs:
         engine = engine_label(r) + "".join(f" `{f}`" for f in extra_flags(r))
         shape = f"{r['completions_per_step']} × {r['max_completion_length']}" if "completions_per_step" in r else "-"
@@ -372,26 +386,22 @@ def table(runs: list[dict], made_by: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def model_dir(recipe: str, cache: Path) -> Path:
+def model_dir(recipe: str, shape: str, cache: Path) -> Path:
     """Where the random model for `recipe` is kept: one per shape and task (its tokenizer is trained on the task)."""
-    return cache / f"{SHAPES[recipe]}-{recipe.split(':')[0].split('_')[0]}"
+    return cache / f"{shape}-{recipe.split(':')[0].split('_')[0]}"
 
 
-def build_model(recipe: str, dataset: str, cache: Path) -> None:
-    """A random-weight model of the recipe's shape, its tokenizer trained on the task's text, so that prompts have
-    about their real length in tokens."""
-    import random_model
+def build_model(recipe: str, shape: str, dataset: str, cache: Path) -> None:
+    """A random-weight model of the recipe's shape, its tokenizer trained on the text of the recipe's prompts (its
+    evaluation sets), so that prompts have about their real length in tokens."""
+    from recipes.common import parse_args
+    from recipes.tools import random_model
 
-    if recipe.startswith("knights_knaves"):
-        from data import knights_knaves
-        texts = [knights_knaves.SYSTEM_PROMPT, *knights_knaves.generate(2000, 5, seed=1)["quiz"]]
-    elif recipe.startswith("temporal_clue"):
-        from data import temporal_clue
-        texts = [puzzle["prompt"] for puzzle in temporal_clue.generate(60, seed=1)]
-    else:
-        from data.gsm8k import load_split
-        texts = list(load_split(dataset, "train")["question"])
-    random_model.build(SHAPES[recipe], model_dir(recipe, cache), texts)
+    module = load_recipe(recipe.partition(":")[0])
+    args, _ = parse_args(module.DEFAULTS, ["--dataset_name", dataset])
+    texts = [text for rows in module.load_eval_sets(args).values() for prompt in rows["prompt"]
+             for text in ([prompt] if isinstance(prompt, str) else [m["content"] for m in prompt])]
+    random_model.build(shape, model_dir(recipe, shape, cache), texts)
 
 
 def quantize_copy(source: str, target: Path) -> None:
@@ -411,7 +421,8 @@ def quantize_copy(source: str, target: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--recipes", nargs="+", default=list(SHAPES), choices=list(SHAPES))
+    parser.add_argument("--recipes", nargs="+", help="default: every recipe (each stage of a staged one) whose "
+                        "model has a random shape in recipes/tools/random_model.py")
     parser.add_argument("--engines", nargs="+", choices=list(ENGINE_NAMES),
                         help="default: all three (trl-vllm where vllm is installed), but plain TRL only for the first "
                         "stage of a staged recipe (the later stages differ from it only in completions a step)")
@@ -441,9 +452,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[bench] wrote {a.output} from {len(saved)} run(s)")
         return 0
     flags = [f for f in a.recipe_flags if f != "--"] + ["--dataset_name", a.dataset_name]
+    shapes = benchmarked()
+    if a.recipes is None:
+        a.recipes = [entry for entry, shape in shapes.items() if shape or a.model]
+    for entry in a.recipes:
+        if entry not in shapes:
+            parser.error(f"--recipes {entry}: not one of {', '.join(shapes)}")
+        if not (shapes[entry] or a.model):
+            parser.error(f"--recipes {entry}: no random model has the shape of its model: pass --model")
 
     if a.resume and not a.runs:
         parser.error("--resume needs --runs FILE")
+
     def run_key(recipe: str) -> dict:
         """The settings a recipe's runs are made with: what --resume compares."""
         reduced = {} if a.full else REDUCED.get(recipe, {})
@@ -468,9 +488,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[bench] resuming: {len(runs)} run(s) kept from {a.runs}", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         for recipe in a.recipes:
-            model = a.model or str(model_dir(recipe, a.cache))
+            model = a.model or str(model_dir(recipe, shapes[recipe], a.cache))
             if not a.model and not (Path(model) / "config.json").is_file():  # in its own process: no GPU memory here
-                subprocess.run([sys.executable, __file__, "--build", recipe, a.dataset_name, str(a.cache)], check=True)
+                subprocess.run([*BENCH, "--build", recipe, shapes[recipe], a.dataset_name, str(a.cache)], cwd=ROOT,
+                               check=True)
             key = run_key(recipe)
             for engine in engines(recipe):
                 if any(r["recipe"] == recipe and r["engine"] == engine for r in runs):
@@ -479,10 +500,10 @@ def main(argv: list[str] | None = None) -> int:
                 if a.prequantized and engine == "unsloth":
                     engine_model = str(a.cache / f"{Path(model).name}-bnb-4bit")
                     if not (Path(engine_model) / "config.json").is_file():
-                        subprocess.run([sys.executable, __file__, "--quantize", model, engine_model], check=True)
+                        subprocess.run([*BENCH, "--quantize", model, engine_model], cwd=ROOT, check=True)
                 result = Path(tmp) / f"{recipe}-{engine}.json"
                 print(f"[bench] {recipe} / {engine}: {key['steps']} steps", flush=True)
-                proc = subprocess.Popen([sys.executable, __file__, "--worker", recipe, engine, engine_model,
+                proc = subprocess.Popen([*BENCH, "--worker", recipe, engine, engine_model,
                                          str(key["steps"]), str(a.memory_gb), str(result), *key["flags"]], cwd=ROOT)
                 try:
                     proc.wait(timeout=a.timeout or None)
@@ -513,10 +534,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] != ["--worker"]:  # the recipes imported for their settings load no Unsloth; a worker picks its own
+        os.environ["GRPO_ENGINE"] = "trl"
     if len(sys.argv) > 1 and sys.argv[1] == "--quantize":
         quantize_copy(sys.argv[2], Path(sys.argv[3]))
     elif len(sys.argv) > 1 and sys.argv[1] == "--build":
-        build_model(sys.argv[2], sys.argv[3], Path(sys.argv[4]))
+        build_model(sys.argv[2], sys.argv[3], sys.argv[4], Path(sys.argv[5]))
     elif len(sys.argv) > 1 and sys.argv[1] == "--worker":
         recipe_, engine_, model_, steps_, memory_, result_, *flags_ = sys.argv[2:]
         faulthandler.register(signal.SIGUSR1, all_threads=True)  # for --timeout

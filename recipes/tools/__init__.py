@@ -1,0 +1,1 @@
+"""The command lines around the recipes: launch on several GPUs, evaluate, plot, benchmark."""

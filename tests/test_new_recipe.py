@@ -1,0 +1,71 @@
+"""A recipe file copied under a new name is a recipe: it trains, `make eval` evaluates its adapter, the benchmark
+runs it and the launcher knows it, with no other file changed. Run in a copy of the code, so the checkout stays as
+it is."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+QUESTIONS = [{"question": f"Ann has {n} apples and buys {n + 1} more. How many apples does she have?",
+              "answer": f"She has {n} + {n + 1} = {2 * n + 1}.\n#### {2 * n + 1}"} for n in range(20)]
+SMALL = ["--max_prompt_tokens", "1024", "--max_completion_length", "6", "--lora_r", "8", "--lora_alpha", "16",
+         "--num_generations", "2", "--per_device_train_batch_size", "2", "--gradient_accumulation_steps", "2"]
+
+
+@pytest.fixture(scope="module")
+def copied(tmp_path_factory):
+    """A copy of the code with recipes/word_problems.py, a copy of recipe A, and a small GSM8K-style dataset."""
+    root = tmp_path_factory.mktemp("copy")
+    for package in ("recipes", "rewards", "data"):
+        shutil.copytree(ROOT / package, root / package, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(root / "recipes" / "gsm8k_0_5b.py", root / "recipes" / "word_problems.py")
+    data = root / "gsm8k"
+    data.mkdir()
+    for split, rows in (("train", QUESTIONS[:16]), ("test", QUESTIONS[16:])):
+        (data / f"{split}.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return root, str(data)
+
+
+def run(root: Path, *command) -> subprocess.CompletedProcess:
+    done = subprocess.run([sys.executable, "-m", *command], cwd=root, capture_output=True, text=True,
+                          env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
+def test_a_copied_recipe_trains_evaluates_and_benchmarks(copied, tiny_model):
+    root, data = copied
+    out = root / "run"
+    run(root, "recipes.word_problems", "--model", tiny_model, "--dataset_name", data, "--output_dir", str(out),
+        "--max_steps", "2", "--eval_limit", "2", *SMALL)
+    assert (out / "adapter" / "adapter_config.json").is_file()
+    assert json.loads((out / "eval_after.json").read_text())["sets"]["test"]["n"] == 2
+
+    done = run(root, "recipes.tools.evaluate", "--recipe", "word_problems", "--adapter", str(out / "adapter"),
+               "--dataset_name", data, "--eval_limit", "2", "--max_new_tokens", "6", "--max_prompt_tokens", "1024")
+    evaluated = json.loads((out / "eval.json").read_text())["sets"]["test"]
+    assert evaluated["n"] == 2 and "test: accuracy" in done.stdout
+    # the adapter evaluated as the run evaluated it after training: the same greedy completions
+    after = json.loads((out / "eval_after.json").read_text())["sets"]["test"]
+    assert [r["completion"] for r in evaluated["records"]] == [r["completion"] for r in after["records"]]
+
+    runs = root / "runs.json"
+    run(root, "recipes.tools.bench", "--recipes", "word_problems", "--engines", "trl", "--steps", "2",
+        "--model", tiny_model, "--dataset_name", data, "--output", str(root / "B.md"), "--runs", str(runs),
+        "--", *SMALL)
+    [bench_run] = json.loads(runs.read_text())
+    assert bench_run["recipe"] == "word_problems" and len(bench_run["steps"]) == 2
+    assert any(line.startswith("| word_problems |") for line in (root / "B.md").read_text().splitlines())
+
+
+def test_the_launcher_knows_a_copied_recipe(copied):
+    root, _ = copied
+    done = run(root, "recipes.tools.launch", "--cpu", "--gpus", "2", "--dist", "ddp", "--dry_run", "word_problems",
+               "--max_steps", "1")
+    assert done.stdout.rstrip().endswith("-m recipes.word_problems --max_steps 1")
