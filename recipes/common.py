@@ -75,6 +75,8 @@ from transformers.trainer_callback import PrinterCallback, ProgressCallback  # n
 from transformers.trainer_utils import sort_checkpoints  # noqa: E402
 from trl import GRPOConfig, TrlParser  # noqa: E402
 
+from recipes.samples import KeepCompletions  # noqa: E402
+
 VLLM_INSTALLED = importlib.util.find_spec("vllm") is not None
 HAS_VLLM = USE_UNSLOTH and VLLM_INSTALLED  # generation through Unsloth's vLLM
 TRL_VLLM = ENGINE == "trl" and HAS_CUDA and VLLM_INSTALLED  # TRL's own vLLM: a `trl vllm-serve` server or colocated
@@ -446,6 +448,7 @@ def train(trainer, args: RecipeArguments, training_args: GRPOConfig) -> str:
     Ctrl-C or SIGTERM saves a checkpoint at the end of the step and exits (see StopOnSignal).
     Returns the adapter's folder."""
     print_step_lines(trainer)
+    trainer.add_callback(KeepCompletions(trainer))  # a sample of what the model wrote, for the report
     checkpoint = resume_checkpoint(training_args)
     if checkpoint:
         print(f"[train] resuming from {checkpoint}")

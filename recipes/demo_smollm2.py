@@ -25,6 +25,7 @@ from trl import GRPOTrainer  # noqa: E402
 
 from data import arithmetic
 from recipes.tools.plot import plot_run
+from recipes.tools.report import write_report
 from rewards.format import single_answer_reward
 from rewards.gsm8k import correctness_reward, correctness_score
 from rewards.text import last_number
@@ -134,6 +135,7 @@ def main(args, training_args):
     after = evaluate_stage("after", model, tokenizer, eval_sets, TASK, args, training_args, lora_path=adapter_dir)
     print(results_table(before, after, TASK.published))
     print("curves: " + ", ".join(plot_run(training_args.output_dir)))
+    print(f"[report] {write_report(training_args.output_dir, TASK.published)}")
 
 
 if __name__ == "__main__":

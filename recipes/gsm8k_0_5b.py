@@ -24,6 +24,7 @@ from recipes.common import (LORA_MODULES, Task, evaluate_stage, load_model, resu
 from trl import GRPOTrainer  # noqa: E402
 
 from data import gsm8k
+from recipes.tools.report import write_report
 from rewards.gsm8k import custom_reward
 from rewards.text import first_tag, has_tag_pair
 
@@ -81,6 +82,7 @@ def main(args, training_args):
     adapter_dir = train(trainer, args, training_args)
     after = evaluate_stage("after", model, tokenizer, eval_sets, TASK, args, training_args, lora_path=adapter_dir)
     print(results_table(before, after, TASK.published))
+    print(f"[report] {write_report(training_args.output_dir, TASK.published)}")
 
 
 if __name__ == "__main__":

@@ -70,6 +70,7 @@ from trl.data_utils import maybe_apply_chat_template  # noqa: E402
 
 from data import knights_knaves as kk
 from data.prompts import drop_long_prompts
+from recipes.tools.report import write_report
 from rewards.knights_knaves import format_ok, kk_reward, parse_roles, scored_turn
 from rewards.text import last_tag
 
@@ -371,6 +372,7 @@ def main(argv: list[str] | None = None) -> dict | None:
         adapter_dir = train(stage_trainer(model, tokenizer, stage), stage.args, t)
 
     if sets is None:
+        print(f"[report] {write_report(root, TASK.published)}")
         return None
     label = f"after stage {last.number}"
     after = evaluate_stage("after", model, tokenizer, sets, TASK, last.args, last.training_args, adapter_dir,
@@ -379,6 +381,7 @@ def main(argv: list[str] | None = None) -> dict | None:
               "after_stage": last.number, "published_5ppl": [p / 100 for p in TASK.published]}
     write_json(os.path.join(root, "kk_results.json"), report)
     print(accuracy_table(before, after, label, eval_set))
+    print(f"[report] {write_report(root, TASK.published)}")
     return report
 
 

@@ -57,6 +57,7 @@ from trl import GRPOTrainer  # noqa: E402
 
 from data import temporal_clue as tc
 from data.prompts import drop_long_prompts
+from recipes.tools.report import write_report
 from rewards.temporal_clue import answers, clue_reward, clue_score, graded, openpipe_score
 
 PUZZLES_PER_STEP, ANSWERS_PER_PUZZLE = 8, 8  # published: 32 x 50
@@ -206,6 +207,7 @@ def main(argv: list[str] | None = None) -> dict | None:
                           train_dataset=train_set)
     adapter_dir = train(trainer, args, training_args)
     after = evaluate_stage("after", model, tokenizer, eval_sets, TASK, args, training_args, adapter_dir, key=key)
+    print(f"[report] {write_report(training_args.output_dir)}")
     if after is None:
         return None
     report = {name: {"before": kinds_of(before, name), "after": kinds_of(after, name)} for name in after["sets"]}

@@ -233,10 +233,12 @@ def test_the_three_stages_train_in_order_and_are_evaluated(curriculum_run):
     out, report, printed = curriculum_run
     for number, expected in ((1, [1.0, 1.0]), (2, [1.2, 1.2]), (3, [1.2, 0.9])):
         stage_dir = out / f"stage-{number}"
-        assert {"checkpoint-1", "checkpoint-2", "adapter", "log_history.json"} <= set(os.listdir(stage_dir))
+        assert {"checkpoint-1", "checkpoint-2", "adapter", "log_history.json", "completions.jsonl"} <= set(
+            os.listdir(stage_dir))
         steps, temps = zip(*temperatures(stage_dir))
         assert steps == (1, 2) and list(temps) == pytest.approx(expected)
     assert f"starting from {out / 'stage-1' / 'adapter'}" in printed
+    assert f"[report] {out / 'report.html'}" in printed and "after stage 3" in (out / "report.html").read_text()
     assert f"starting from {out / 'stage-2' / 'adapter'}" in printed
     assert "[stage 2] 5-person puzzles, 2 steps of 2 prompts x 2 completions, temperature 1.2, learning rate 4e-07" \
         in printed

@@ -104,6 +104,7 @@ def test_recipe_trains_saves_resumes_and_evaluates_by_question_kind(tiny_model, 
         assert set(result["kinds"]) >= set(tc.QUESTION_KINDS) | {"score", "solved", "openpipe", "tokens"}
     assert json.loads((out / "clue_results.json").read_text()) == report
     assert "generated       who     what    where" in printed and "OpenPipe's public puzzles" in printed
+    assert f"[report] {out / 'report.html'}" in printed and (out / "completions.jsonl").is_file()
     history = json.loads((out / "log_history.json").read_text())
     assert [h["step"] for h in history if "rewards/clue_reward/mean" in h] == [1, 2]
 
