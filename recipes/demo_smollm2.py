@@ -19,8 +19,12 @@ import sys
 import tempfile
 import zipfile
 
-from recipes.common import (HAS_CUDA, RecipeError, Task, evaluate_stage, load_model,  # first: imports Unsloth
-                            results_table, run, train)
+from recipes.common.args import run  # first: imports Unsloth
+from recipes.common.model import load_model
+from recipes.common.training import train
+from recipes.common.evaluation import Task, evaluate_stage, results_table
+from recipes.common.start import HAS_CUDA
+from recipes.errors import RecipeError
 from trl import GRPOTrainer  # noqa: E402
 
 from data import arithmetic

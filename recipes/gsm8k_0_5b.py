@@ -19,8 +19,10 @@ completion's token mean, averaged over the completions) that is the same update,
 The post's exact system prompt is not available to us; ours asks for the same three tagged parts.
 """
 
-from recipes.common import (LORA_MODULES, Task, evaluate_stage, load_model, results_table,  # first: imports Unsloth
-                            run, train)
+from recipes.common.args import LORA_MODULES, run  # first: imports Unsloth
+from recipes.common.model import load_model
+from recipes.common.training import train
+from recipes.common.evaluation import Task, evaluate_stage, results_table
 from trl import GRPOTrainer  # noqa: E402
 
 from data import gsm8k

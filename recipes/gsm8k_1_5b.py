@@ -14,8 +14,10 @@ seeded draw from the train split, removed from training). The notebook used 12 g
 14 in its text; we use 14.
 """
 
-from recipes.common import (LORA_MODULES, Task, evaluate_stage, load_model, results_table,  # first: imports Unsloth
-                            run, train)
+from recipes.common.args import LORA_MODULES, run  # first: imports Unsloth
+from recipes.common.model import load_model
+from recipes.common.training import train
+from recipes.common.evaluation import Task, evaluate_stage, results_table
 from trl import GRPOTrainer  # noqa: E402
 
 from data import gsm8k

@@ -58,10 +58,15 @@ import os
 import re
 from dataclasses import dataclass, field
 
-from recipes.common import (LORA_MODULES, NO_RESUME, RESUME_LAST, SHARDED, RecipeArguments,  # first: imports Unsloth
-                            RecipeError, RecipeParser, Task, adapter_settings, check_output_dir, evaluate_stage,
-                            load_model, one_line_errors, parse_args, read_evaluation, resume_checkpoint, train,
-                            write_json)
+from recipes.common.args import (LORA_MODULES, RecipeArguments, RecipeParser,  # first: imports Unsloth
+                                 one_line_errors, parse_args)
+from recipes.common.model import adapter_settings, load_model
+from recipes.common.training import train
+from recipes.common.checkpoints import NO_RESUME, RESUME_LAST, check_output_dir, resume_checkpoint
+from recipes.common.evaluation import Task, evaluate_stage, read_evaluation
+from recipes.common.processes import write_json
+from recipes.common.start import SHARDED
+from recipes.errors import RecipeError
 from peft import set_peft_model_state_dict  # noqa: E402
 from peft.utils import load_peft_weights  # noqa: E402
 from transformers import TrainerCallback  # noqa: E402

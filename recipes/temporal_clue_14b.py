@@ -49,9 +49,13 @@ same puzzles.
 import os
 from dataclasses import dataclass, field
 
-from recipes.common import (LORA_MODULES, RecipeError, RecipeParser, Task,  # first: imports Unsloth
-                            check_output_dir, evaluate_stage, load_model, one_line_errors, parse_args, train,
-                            write_json)
+from recipes.common.args import LORA_MODULES, RecipeParser, one_line_errors, parse_args  # first: imports Unsloth
+from recipes.common.model import load_model
+from recipes.common.training import train
+from recipes.common.checkpoints import check_output_dir
+from recipes.common.evaluation import Task, evaluate_stage
+from recipes.common.processes import write_json
+from recipes.errors import RecipeError
 from datasets import Dataset  # noqa: E402
 from trl import GRPOTrainer  # noqa: E402
 

@@ -6,7 +6,8 @@ import os
 import pytest
 
 from recipes import demo_smollm2
-from recipes.common import RecipeError, parse_args
+from recipes.common.args import parse_args
+from recipes.errors import RecipeError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -14,9 +14,11 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from recipes import common
+from recipes.common import generation
+from recipes.common.args import parse_args
 from recipes import knights_knaves_7b as recipe
-from recipes.common import RecipeError, load_model
+from recipes.common.model import load_model
+from recipes.errors import RecipeError
 from recipes.knights_knaves_7b import STAGES, TASK, ExtraArguments, parse_curriculum, stage_settings
 from rewards.knights_knaves import kk_reward
 
@@ -112,10 +114,10 @@ def test_the_prefilled_think_is_continued_in_training_and_evaluation(tiny_model,
 
     # evaluation renders the same chat prompt the same way; text is used as it is; a user turn gets the usual opening
     rendered = []
-    monkeypatch.setattr(common, "_hf_generate", lambda model, tok, texts, *a: (rendered.extend(texts) or
+    monkeypatch.setattr(generation, "_hf_generate", lambda model, tok, texts, *a: (rendered.extend(texts) or
                                                                                ([""] * len(texts), [0] * len(texts))))
     messages = recipe.puzzles(3, 1, skip=recipe.EVAL_PUZZLES)[0]["prompt"]
-    common.generate(None, tokenizer, [messages, "plain text", [{"role": "user", "content": "hi"}]], 4, 2)
+    generation.generate(None, tokenizer, [messages, "plain text", [{"role": "user", "content": "hi"}]], 4, 2)
     assert rendered == [text, "plain text", "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"]
 
 
@@ -129,7 +131,7 @@ def test_a_long_prompt_is_dropped(tiny_model):
 
 
 def test_test_puzzles_are_never_trained_on():
-    args, _ = common.parse_args(recipe.DEFAULTS, ["--eval_limit", "30"])
+    args, _ = parse_args(recipe.DEFAULTS, ["--eval_limit", "30"])
     test = recipe.load_eval_sets(args)
     assert list(test) == SIZES and [len(rows) for rows in test.values()] == [30] * 5
     assert all(len(row["names"]) == int(size[0]) for size, rows in test.items() for row in rows)
@@ -163,7 +165,7 @@ def test_evaluation_reads_a_fake_turn_as_the_reward_does(tail, solved, formatted
 
 
 def test_evaluation_can_use_logic_rls_test_files(kk_dir):
-    args, _ = common.parse_args(recipe.DEFAULTS, [])
+    args, _ = parse_args(recipe.DEFAULTS, [])
     test = recipe.load_eval_sets(args, ExtraArguments(kk_test_dir=str(kk_dir)))
     assert list(test) == SIZES and [len(rows) for rows in test.values()] == [100] * 5
     for size, rows in test.items():
@@ -275,7 +277,7 @@ def test_a_stage_starts_from_the_previous_stages_adapter(curriculum_run, tiny_mo
 
 def test_an_adapter_of_another_shape_is_refused(curriculum_run, tiny_model, tmp_path):
     out, _, _ = curriculum_run
-    args, _ = common.parse_args(recipe.DEFAULTS, ["--model", str(tiny_model), "--lora_r", "16"])
+    args, _ = parse_args(recipe.DEFAULTS, ["--model", str(tiny_model), "--lora_r", "16"])
     with pytest.raises(RecipeError, match="has LoRA rank 8 .* pass the same --lora_r"):
         recipe.start_from(None, str(out / "stage-1" / "adapter"), args)
 

@@ -8,7 +8,8 @@ import pytest
 
 from data import temporal_clue as tc
 from recipes import temporal_clue_14b as recipe
-from recipes.common import RecipeError, one_line_errors, parse_args
+from recipes.common.args import one_line_errors, parse_args
+from recipes.errors import RecipeError
 
 
 def test_defaults_are_openpipes_settings_on_one_gpu():
