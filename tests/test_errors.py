@@ -104,8 +104,12 @@ def test_a_bad_config_file_is_one_line(tmp_path, capsys, yaml, line):
      "argument --puzzles: invalid int value: 'many' (--help lists the flags)"),
 ])
 def test_every_recipe_parser_answers_in_one_line(capsys, recipe, flags, line):
-    main = importlib.import_module(f"recipes.{recipe}").main
-    assert exit_line(main, flags) == f"error: {line}"
+    module = importlib.import_module(f"recipes.{recipe}")
+    if recipe.startswith("tools."):  # a tool's main takes its command line
+        assert exit_line(module.main, flags) == f"error: {line}"
+    else:  # a recipe's, what `run` parses
+        assert exit_line(lambda: module.main(*parse_args(module.DEFAULTS, flags, module.ExtraArguments))) == \
+            f"error: {line}"
     assert capsys.readouterr().err == ""
 
 
@@ -194,7 +198,10 @@ def test_a_bad_puzzle_file_is_one_line(tmp_path):
 
     path = tmp_path / "test.json"
     path.write_text("")
-    assert exit_line(temporal_clue_14b.main, ["--clue_test_dir", str(path)]) == f"error: {path}: empty file"
+    argv = ["--clue_test_dir", str(path)]
+    assert exit_line(lambda: temporal_clue_14b.main(*parse_args(temporal_clue_14b.DEFAULTS, argv,
+                                                                temporal_clue_14b.ExtraArguments))) == \
+        f"error: {path}: empty file"
 
 
 # --- a bug in the user's own code keeps its traceback ---------------------------------------------------------------

@@ -373,12 +373,16 @@ def test_vllm_needs_a_gpu_and_trls_vllm_needs_16bit_weights(monkeypatch):
         parse_args(gsm8k_0_5b.DEFAULTS, ["--use_vllm", "true", "--vllm_mode", "colocate"])
 
 
+def kk_main(*argv):
+    return knights_knaves_7b.main(*parse_args(knights_knaves_7b.DEFAULTS, list(argv), knights_knaves_7b.ExtraArguments))
+
+
 def test_kk_trains_one_stage_per_launch_when_sharded(monkeypatch, tmp_path):
     monkeypatch.setattr(knights_knaves_7b, "SHARDED", True)
     with pytest.raises(RecipeError, match="with FSDP2 or ZeRO-3, a launch trains one stage"):
-        knights_knaves_7b.main(["--output_dir", str(tmp_path)])
+        kk_main("--output_dir", str(tmp_path))
     with pytest.raises(RecipeError, match="--full_finetune is not for this recipe"):
-        knights_knaves_7b.main(["--output_dir", str(tmp_path), "--stage", "1", "--full_finetune"])
+        kk_main("--output_dir", str(tmp_path), "--stage", "1", "--full_finetune")
 
 
 @pytest.fixture(scope="module")

