@@ -12,11 +12,13 @@ FLAVOUR := $(if $(HAS_GPU),gpu,cpu)
 STAMP := $(VENV)/.installed-$(FLAVOUR)
 TORCH_PIN := $(shell grep '^torch==' requirements.txt | cut -d' ' -f1)
 
-.PHONY: help demo plot gsm8k-0.5b gsm8k-1.5b kk-7b clue-14b train eval bench test venv need-gpu
+.PHONY: help demo plot report gsm8k-0.5b gsm8k-1.5b kk-7b clue-14b train eval bench test venv need-gpu
 
 help:
 	@echo "make demo         GRPO on SmolLM2-135M from PyPI: no GPU, no hub; before/after table and curves"
 	@echo "make plot         draw a run's curves into PNG files: RUN=outputs/gsm8k-0.5b"
+	@echo "make report       one HTML page of a run (curves, before/after, completions): RUN=outputs/gsm8k-0.5b"
+	@echo "                  [ARGS=\"--published 8.87 65.28\"]: the source's accuracy before and after, beside the run's"
 	@echo "make gsm8k-0.5b   train system A (Qwen2.5-0.5B, GSM8K) on a CUDA GPU; ARGS=\"--max_steps 50\" to change it"
 	@echo "make gsm8k-1.5b   train system B (Qwen2.5-1.5B, GSM8K) on a CUDA GPU"
 	@echo "make kk-7b        train system C (Qwen2.5-7B, Knights and Knaves, three stages); ARGS=\"--stage 2\" for one"
@@ -54,6 +56,10 @@ RUN ?=
 plot: $(STAMP)
 	@test -n "$(RUN)" || { echo "error: say which run folder: make plot RUN=outputs/demo-smollm2"; exit 1; }
 	$(PY) -m recipes.tools.plot $(RUN)
+
+report: $(STAMP)
+	@test -n "$(RUN)" || { echo "error: say which run folder: make report RUN=outputs/demo-smollm2"; exit 1; }
+	$(PY) -m recipes.tools.report $(RUN) $(ARGS)
 
 # GPUS=N: the recipe under accelerate on N GPUs (plain TRL + PEFT, bf16), with
 # recipes/tools/accelerate/$(DIST).yaml; VLLM_GPUS=k of the N run a vLLM server that generates the completions.

@@ -65,3 +65,16 @@ def last_number(text: str) -> float | None:
     """The value of the last number in the text (thousands separators allowed), or None."""
     numbers = numbers_in(text)
     return float(numbers[-1].replace(",", "")) if numbers else None
+
+
+def last_tag_match(text: str, tag: str) -> str | None:
+    """The stripped text of the last match of `re.finditer(r"<tag>(.*?)</tag>", text, re.DOTALL)`: matches run left
+    to right, each from an opening tag to the next closing one, so `<tag>1<tag>2</tag>` gives "1<tag>2". Found with
+    `str.find`: that regex takes quadratic time on a run of opening tags with no closing one."""
+    found, start = None, 0
+    while (opening := text.find(f"<{tag}>", start)) >= 0:
+        closing = text.find(f"</{tag}>", opening + len(tag) + 2)
+        if closing < 0:
+            break
+        found, start = (opening + len(tag) + 2, closing), closing + len(tag) + 3
+    return None if found is None else text[found[0]:found[1]].strip()

@@ -68,6 +68,17 @@ def kk_dir() -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def countdown_dir() -> Path:
+    """TinyZero-format Countdown files (UFT's copy: the hub's first 10,240 rows to train, the next 1,024 to test; read
+    from ../shared/data, never copied into the project)."""
+    path = SHARED_DATA / "countdown"
+    if not (path / "train.parquet").is_file() or not (path / "test.parquet").is_file():
+        pytest.skip(f"TinyZero's Countdown files not found at {path} (CI has ../shared beside the checkout; clones do "
+                    "not)")
+    return path
+
+
 @pytest.fixture
 def in_tmp(tmp_path, monkeypatch):
     """Run in an empty folder, so relative output paths stay out of the checkout."""

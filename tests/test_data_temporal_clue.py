@@ -16,6 +16,9 @@ from conftest import SHARED_DATA
 from ortools.sat.python import cp_model
 
 from data import temporal_clue as tc
+from data import temporal_clue_night as clue_night
+from data import temporal_clue_puzzles as clue_puzzles
+from data import temporal_clue_text as clue_text
 from recipes.errors import RecipeError
 
 PUBLIC = SHARED_DATA / "temporal_clue"
@@ -282,7 +285,7 @@ def test_the_same_seed_gives_the_same_puzzles_and_each_index_stands_alone():
                               env={**os.environ, "PYTHONHASHSEED": hash_seed})
         assert json.loads(done.stdout) == first
     assert tc.generate(2, seed=7, start=4) == first[4:]
-    assert tc.puzzle(7, 3) == first[3]
+    assert clue_puzzles.puzzle(7, 3) == first[3]
     assert tc.generate(6, seed=8) != first
     assert len({p["prompt"] for p in first}) == 6
 
@@ -294,13 +297,13 @@ def test_puzzles_have_the_public_format_and_consistent_sizes(generated):
         assert puzzle["num_clues"] == len(parts["clues"]) == len(set(parts["clues"]))
         assert 2 <= len(parts["suspects"]) <= 10 and 2 <= len(parts["weapons"]) <= 8 and 2 <= len(parts["rooms"]) <= 17
         keys = [line[0] for line in parts["questions"] + parts["bonus"]]
-        assert keys == list(puzzle["solution"]) == [a[0] for a in parts["answers"]] == tc.letters(len(keys))
+        assert keys == list(puzzle["solution"]) == [a[0] for a in parts["answers"]] == clue_puzzles.letters(len(keys))
         assert len(keys) <= 8 and parts["questions"][0] == "A. Who murdered Mr. Boddy?"
         words = {"SUSPECT": parts["suspects"], "WEAPON": parts["weapons"], "ROOM": parts["rooms"],
                  "TIME": parts["times"], "MOTIVE": parts["motives"]}
         for line in parts["answers"]:  # each answer is one of the names its line asks for
             assert puzzle["solution"][line[0]] in words[line[3:]]
-        assert tc.render(**parts) == puzzle["prompt"]
+        assert clue_text.render(**parts) == puzzle["prompt"]
 
 
 def test_command_line_saves_puzzles_that_load_reads_back(tmp_path):
@@ -326,7 +329,7 @@ def test_times_are_a_quarter_half_or_whole_hour_apart_around_midnight():
     import random
 
     for seed in range(200):
-        labels = tc.time_labels(1 + seed % 12, random.Random(seed))
+        labels = clue_night.time_labels(1 + seed % 12, random.Random(seed))
         assert len(labels) == 1 + seed % 12 and "12:00 AM" in labels
         assert all(re.fullmatch(r"(0\d|1[0-2]):(00|15|30|45) (AM|PM)", label) for label in labels)
 
@@ -335,7 +338,7 @@ def test_times_are_a_quarter_half_or_whole_hour_apart_around_midnight():
 
 def test_prompts_are_rendered_exactly_as_the_public_ones(public):
     for puzzle in public:
-        assert tc.render(**read(puzzle["prompt"])) == puzzle["prompt"]
+        assert clue_text.render(**read(puzzle["prompt"])) == puzzle["prompt"]
 
 
 def test_our_reading_of_the_rules_fits_every_public_solution(public):
@@ -355,7 +358,7 @@ def test_the_size_draw_has_the_public_mix(public):
     """Mean counts within three standard errors of the 128 public puzzles' means."""
     import random
 
-    ours = [tc.simulate(random.Random(f"mix-{i}")) for i in range(2000)]
+    ours = [clue_night.simulate(random.Random(f"mix-{i}")) for i in range(2000)]
     theirs = [read(p["prompt"]) for p in public]
     for name in ("suspects", "weapons", "rooms", "times", "motives"):
         counts = [max(len(p[name]), 1 if name == "times" else 0) for p in theirs]  # one time: no list
@@ -371,9 +374,9 @@ def test_the_clue_count_target_follows_the_public_puzzles(public):
     errors = []
     for puzzle in public:
         parts = read(puzzle["prompt"])
-        night = tc.Night(parts["suspects"], parts["weapons"], parts["rooms"], 1, parts["times"] or ["12:00 AM"], [],
-                         [], {}, 0, 0, 0, 0)
-        target = tc.clue_target(night, random.Random(0))
+        night = clue_night.Night(parts["suspects"], parts["weapons"], parts["rooms"], 1,
+                                 parts["times"] or ["12:00 AM"], [], [], {}, 0, 0, 0, 0)
+        target = clue_puzzles.clue_target(night, random.Random(0))
         errors.append(abs(target - puzzle["num_clues"]) / puzzle["num_clues"])
     assert statistics.mean(errors) < 0.2
 

@@ -114,7 +114,7 @@ def test_knights_and_knaves_starts_a_later_stage_beside_the_earlier_ones(tmp_pat
     (tmp_path / "stage-1" / "adapter").mkdir(parents=True)  # stage 1 done, stage 2 not started
     (tmp_path / "stage-1" / "adapter" / "adapter_config.json").write_text("{}")
     (tmp_path / "eval_before.json").write_text("{}")
-    with pytest.raises(RecipeError, match="cannot load model"):  # past the folder check, to the model
+    with pytest.raises(RecipeError, match="no such folder: .*no-model"):  # past the folder check, to the model
         kk(tmp_path, "--stage", "2", "--skip_eval")
 
 

@@ -1,7 +1,7 @@
 """Draw a run's training curves from the trainer's logged history into PNG files in the run's folder.
 
     make plot RUN=outputs/gsm8k-0.5b
-    python -m recipes.plot outputs/gsm8k-0.5b
+    python -m recipes.tools.plot outputs/gsm8k-0.5b
 
 Reads `log_history.json` (written at the end of a run) or, for a run still going or killed, the newest
 `checkpoint-*/trainer_state.json`. Draws the mean reward, each reward function's mean, the mean completion length
@@ -75,7 +75,7 @@ def plot_run(run_dir: str) -> list[str]:
 
 if __name__ == "__main__":
     if len(sys.argv) != 2:
-        raise SystemExit("usage: python -m recipes.plot RUN_FOLDER")
+        raise SystemExit("usage: python -m recipes.tools.plot RUN_FOLDER")
     try:
         for path in plot_run(sys.argv[1]):
             print(path)
