@@ -1,26 +1,16 @@
-"""System A: GSM8K with Qwen2.5-0.5B-Instruct on one home GPU (the "RTX 3090" blog post).
-
-    make gsm8k-0.5b                       # the whole run, ~470 steps of 16 questions x 2 answers
-    make gsm8k-0.5b ARGS="--max_steps 50" # any GRPOConfig field or recipe flag, as with `trl grpo`
+"""System A: GSM8K with Qwen2.5-0.5B-Instruct on one home GPU, after the "RTX 3090" blog post.
 
 Published: greedy accuracy on the GSM8K test split went from 8.87 % to 65.28 %.
 
-Faithful to the post, quirks included (see rewards/gsm8k.py):
-- one composite reward whose length bonuses and x10 "wait/but/rethink" multiplier dwarf correctness (+5);
-- the reasoning bonus drops from ~10 to 5.0 at 1024 words; "but" also matches inside "butter";
-- 2 generations per prompt: a very small group for GRPO's group-relative advantage.
-Changed: each completion is scored against its own gold answer (the post compared all of them with the first of
-the batch), the model is loaded in 4-bit (the post passed load_in_4bit=False), and vLLM takes half the GPU's memory
-instead of the post's 0.8: with 0.8 a 24 GB card peaked at 22.3 GB, with little room left for a display
-(`--gpu_memory_utilization 0.8` restores it). The post trained the 32 completions of a step one at a time
-(per-device batch 1, 32 accumulation steps); we train them 16 at a time (16 x 2). With the "grpo" loss (each
-completion's token mean, averaged over the completions) that is the same update, and much faster on a GPU
-(BENCHMARKS.md); `--per_device_train_batch_size 1 --gradient_accumulation_steps 32` restores the post's.
-The post's exact system prompt is not available to us; ours asks for the same three tagged parts.
+    make gsm8k-0.5b                       # the whole run, ~470 steps of 16 questions x 2 answers
+    make gsm8k-0.5b ARGS="--max_steps 50" # any GRPOConfig field or recipe flag, as with `trl grpo`
 """
 
-from recipes.common import (LORA_MODULES, Task, evaluate_stage, load_model, results_table,  # first: imports Unsloth
-                            run, train)
+from recipes.common.args import LORA_MODULES, run  # first: imports Unsloth
+from recipes.common.checkpoints import check_output_dir
+from recipes.common.evaluation import Task, evaluate_stage, results_table
+from recipes.common.model import load_model
+from recipes.common.training import train
 from trl import GRPOTrainer  # noqa: E402
 
 from data import gsm8k
@@ -28,6 +18,10 @@ from recipes.tools.report import write_report
 from rewards.gsm8k import custom_reward
 from rewards.text import first_tag, has_tag_pair
 
+MODEL = "Qwen/Qwen2.5-0.5B-Instruct"  # the post's
+DATASET, DATASET_CONFIG = gsm8k.HUB_ID, "main"  # the post's: GSM8K's train split to learn, its test split to judge
+
+# The post's exact system prompt is not published; ours asks for the same three tagged parts.
 SYSTEM_PROMPT = """Respond in the following format:
 <reasoning>
 Break the problem down and reason through it step by step.
@@ -39,19 +33,30 @@ Criticise the reasoning above. If you see something wrong, start with 'wait'.
 The final answer as an integer, justified by the validation.
 </answer>"""
 
+# The post's one composite reward, quirks kept (rewards/gsm8k.py): its length bonuses and x10 "wait/but/rethink"
+# multiplier dwarf correctness (+5); the reasoning bonus drops from ~10 to 5.0 at 1024 words; "but" also matches
+# inside "butter". Changed: each completion is scored against its own gold answer (the post compared all of them
+# with the first of the batch).
+REWARDS = [custom_reward]
+
 DEFAULTS = dict(
-    model="Qwen/Qwen2.5-0.5B-Instruct", dataset_name=gsm8k.HUB_ID, dataset_config="main",
-    max_seq_length=1024, max_prompt_tokens=256, gpu_memory_utilization=0.5,  # the post: 0.8 (see above)
-    lora_r=32, lora_alpha=64, lora_target_modules=LORA_MODULES, lora_random_state=1907,
-    output_dir="outputs/gsm8k-0.5b", learning_rate=3e-5, adam_beta1=0.9, adam_beta2=0.99, weight_decay=0.1,
-    warmup_steps=5, lr_scheduler_type="cosine", logging_steps=1, bf16=True, optim="paged_adamw_8bit",
-    per_device_train_batch_size=16, gradient_accumulation_steps=2, num_generations=2,  # the post: 1 x 32 (above)
-    max_completion_length=512, num_train_epochs=1, save_steps=100, max_grad_norm=1.0,
-    # Not stated by the post: TRL's defaults when it was written (early 2025), not today's (beta 0, "dapo").
+    model=MODEL, dataset_name=DATASET, dataset_config=DATASET_CONFIG, output_dir="outputs/gsm8k-0.5b",
+    max_seq_length=1024, max_prompt_tokens=256,
+    # 4-bit (the post passed load_in_4bit=False); vLLM takes half the GPU, not the post's 0.8: with 0.8 a 24 GB card
+    # peaked at 22.3 GB, with little room left for a display (`--gpu_memory_utilization 0.8` restores it)
+    load_in_4bit=True, gpu_memory_utilization=0.5,
+    lora_r=32, lora_alpha=64, lora_target_modules=LORA_MODULES, lora_random_state=1907,  # the post's LoRA
+    learning_rate=3e-5, adam_beta1=0.9, adam_beta2=0.99, weight_decay=0.1, warmup_steps=5,  # the post's optimiser
+    lr_scheduler_type="cosine", optim="paged_adamw_8bit", max_grad_norm=1.0, bf16=True,
+    # 2 answers a question, the post's: a very small group for GRPO's group-relative advantage. The post trained a
+    # step's 32 completions one at a time (1 x 32); 16 at a time (16 x 2) is the same update with the "grpo" loss
+    # (each completion's token mean, averaged) and much faster on a GPU (BENCHMARKS.md);
+    # `--per_device_train_batch_size 1 --gradient_accumulation_steps 32` restores the post's
+    per_device_train_batch_size=16, gradient_accumulation_steps=2, num_generations=2,
+    max_completion_length=512, num_train_epochs=1, logging_steps=1, save_steps=100,
+    # not stated by the post: TRL's defaults when it was written (early 2025), not today's (beta 0, "dapo")
     beta=0.04, loss_type="grpo",
 )
-
-REWARDS = [custom_reward]
 
 TASK = Task(
     name="gsm8k-0.5b",
@@ -73,6 +78,7 @@ def load_eval_sets(args):
 
 
 def main(args, training_args):
+    check_output_dir(training_args)  # a new run gets a folder of its own; a resumed one goes on in its folder
     model, tokenizer = load_model(args, fast_inference=training_args.use_vllm,
                                   gradient_checkpointing=training_args.gradient_checkpointing)
     train_set, eval_sets = load_data(args, training_args, tokenizer), load_eval_sets(args)

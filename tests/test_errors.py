@@ -12,7 +12,9 @@ import threading
 
 import pytest
 
-from recipes import common, gsm8k_0_5b
+from recipes import gsm8k_0_5b
+from recipes.common.args import one_line_errors, parse_args
+from recipes.common.training import step_line
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OFFLINE = {"HF_HUB_OFFLINE": "1"}
@@ -43,12 +45,12 @@ def exit_line(main, *args) -> str:
     """The line a run ends with when `one_line_errors` stops it, in this process: SystemExit's message, which Python
     prints to stderr before it exits with code 1."""
     with pytest.raises(SystemExit) as stop:
-        common.one_line_errors(main, *args)
+        one_line_errors(main, *args)
     return stop.value.code
 
 
 def recipe_a(argv: list[str]):
-    return lambda: gsm8k_0_5b.main(*common.parse_args(gsm8k_0_5b.DEFAULTS, argv))
+    return lambda: gsm8k_0_5b.main(*parse_args(gsm8k_0_5b.DEFAULTS, argv))
 
 
 # --- flags and --config: refused before anything loads --------------------------------------------------------------
@@ -102,8 +104,12 @@ def test_a_bad_config_file_is_one_line(tmp_path, capsys, yaml, line):
      "argument --puzzles: invalid int value: 'many' (--help lists the flags)"),
 ])
 def test_every_recipe_parser_answers_in_one_line(capsys, recipe, flags, line):
-    main = importlib.import_module(f"recipes.{recipe}").main
-    assert exit_line(main, flags) == f"error: {line}"
+    module = importlib.import_module(f"recipes.{recipe}")
+    if recipe.startswith("tools."):  # a tool's main takes its command line
+        assert exit_line(module.main, flags) == f"error: {line}"
+    else:  # a recipe's, what `run` parses
+        assert exit_line(lambda: module.main(*parse_args(module.DEFAULTS, flags, module.ExtraArguments))) == \
+            f"error: {line}"
     assert capsys.readouterr().err == ""
 
 
@@ -192,14 +198,17 @@ def test_a_bad_puzzle_file_is_one_line(tmp_path):
 
     path = tmp_path / "test.json"
     path.write_text("")
-    assert exit_line(temporal_clue_14b.main, ["--clue_test_dir", str(path)]) == f"error: {path}: empty file"
+    argv = ["--clue_test_dir", str(path)]
+    assert exit_line(lambda: temporal_clue_14b.main(*parse_args(temporal_clue_14b.DEFAULTS, argv,
+                                                                temporal_clue_14b.ExtraArguments))) == \
+        f"error: {path}: empty file"
 
 
 # --- a bug in the user's own code keeps its traceback ---------------------------------------------------------------
 
 BUGGY_REWARD = """
 from recipes import gsm8k_0_5b as recipe
-from recipes.common import run
+from recipes.common.args import run
 
 def my_reward(completions, **kwargs):
     raise ValueError("my reward has a bug")
@@ -263,9 +272,9 @@ def test_a_step_is_one_line_of_the_numbers_to_watch():
     logs = {"loss": 0.01, "grad_norm": 0.3, "completions/mean_length": 41.5, "completions/clipped_ratio": 0.25,
             "rewards/correctness_reward/mean": 0.5, "rewards/correctness_reward/std": 0.5,
             "rewards/single_answer_reward/mean": 0.75, "reward": 1.25, "reward_std": 0.4, "entropy": 1.2}
-    assert common.step_line(logs, 3, 30) == ("[train] step 3/30: reward 1.250 (correctness_reward 0.500, "
+    assert step_line(logs, 3, 30) == ("[train] step 3/30: reward 1.250 (correctness_reward 0.500, "
                                              "single_answer_reward 0.750), length 41.5 tokens, truncated 25 %")
-    assert common.step_line({"train_runtime": 18.62, "train_loss": 0.0}, 30, 30) == "[train] 30 steps in 18.6 s"
+    assert step_line({"train_runtime": 18.62, "train_loss": 0.0}, 30, 30) == "[train] 30 steps in 18.6 s"
 
 
 @pytest.mark.parametrize("disable_tqdm", ["false", "true"])
@@ -274,7 +283,7 @@ def test_training_prints_step_lines_not_the_metrics_dict(tiny_model, tmp_path, c
     argv = ["--model", tiny_model, "--dataset_name", data, "--output_dir", str(tmp_path / "run"), "--skip_eval",
             "--max_steps", "2", "--max_completion_length", "4", "--num_generations", "2", "--logging_steps", "1",
             "--per_device_train_batch_size", "2", "--gradient_accumulation_steps", "1", "--disable_tqdm", disable_tqdm]
-    gsm8k_0_5b.main(*common.parse_args(gsm8k_0_5b.DEFAULTS, argv))
+    gsm8k_0_5b.main(*parse_args(gsm8k_0_5b.DEFAULTS, argv))
     printed = capsys.readouterr()
     steps = [line for line in printed.out.splitlines() if line.startswith("[train] step")]
     assert [line.split(":")[0] for line in steps] == ["[train] step 1/2", "[train] step 2/2"]

@@ -7,7 +7,9 @@ from datasets import Dataset
 
 from data import gsm8k
 from recipes import gsm8k_0_5b, gsm8k_1_5b
-from recipes.common import evaluate, load_model, parse_args, results_table
+from recipes.common.args import parse_args
+from recipes.common.model import load_model
+from recipes.common.evaluation import evaluate, results_table
 from recipes.tools import evaluate as evaluate_cli
 
 
@@ -15,7 +17,7 @@ def test_accuracy_and_format_follow_the_recipes_rules(monkeypatch):
     rows = Dataset.from_list([{"prompt": "q1", "answer": "72", "question": "q1"},
                               {"prompt": "q2", "answer": "5", "question": "q2"}])
     texts = ["<reasoning>r</reasoning><validate>v</validate><answer>72</answer>", "<answer>The answer is 5</answer>"]
-    monkeypatch.setattr("recipes.common.generate", lambda *a, **k: (texts, [10, 30]))
+    monkeypatch.setattr("recipes.common.processes.generate", lambda *a, **k: (texts, [10, 30]))
     a = evaluate(None, None, rows, gsm8k_0_5b.TASK, max_new_tokens=8)
     assert (a["accuracy"], a["format_rate"], a["mean_completion_tokens"]) == (50.0, 50.0, 20.0)
     b = evaluate(None, None, rows, gsm8k_1_5b.TASK, max_new_tokens=8)  # B credits a single matching number

@@ -3,7 +3,8 @@
 from datasets import Dataset
 from trl import GRPOTrainer
 
-from recipes.common import parse_args, load_model
+from recipes.common.args import parse_args
+from recipes.common.model import load_model
 from rewards.text import completion_text
 
 

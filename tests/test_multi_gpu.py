@@ -19,8 +19,11 @@ from pathlib import Path
 
 import pytest
 
-from recipes import common, gsm8k_0_5b, knights_knaves_7b
-from recipes.common import RecipeError, parse_args
+from recipes import gsm8k_0_5b, knights_knaves_7b
+from recipes.common import args as recipe_args
+from recipes.common import processes, start
+from recipes.common.args import parse_args
+from recipes.errors import RecipeError
 from recipes.tools import launch
 from recipes.tools.catalog import recipe_names
 from recipes.tools.launch import CONFIGS, LaunchError, Plan, build_plan, execute, vllm_server
@@ -334,8 +337,8 @@ def test_sigterm_to_the_launcher_stops_training_and_server(stand_in, tmp_path):
 @pytest.fixture
 def under_accelerate(monkeypatch):
     """parse_args as in a process of a multi-process launch."""
-    monkeypatch.setattr(common, "DISTRIBUTED", True)
-    monkeypatch.setattr(common, "NUM_PROCESSES", 2)
+    monkeypatch.setattr(recipe_args, "DISTRIBUTED", True)
+    monkeypatch.setattr(start, "NUM_PROCESSES", 2)
 
 
 def test_under_accelerate_the_weights_are_bf16_not_4bit(under_accelerate):
@@ -346,9 +349,9 @@ def test_under_accelerate_the_weights_are_bf16_not_4bit(under_accelerate):
 
 
 def test_only_the_first_process_writes_files(monkeypatch, tmp_path):
-    common.write_json(str(tmp_path / "first.json"), {"a": 1})
-    monkeypatch.setattr(common, "IS_MAIN_PROCESS", False)
-    common.write_json(str(tmp_path / "other.json"), {"a": 1})
+    processes.write_json(str(tmp_path / "first.json"), {"a": 1})
+    monkeypatch.setattr(processes, "IS_MAIN_PROCESS", False)
+    processes.write_json(str(tmp_path / "other.json"), {"a": 1})
     assert json.loads((tmp_path / "first.json").read_text()) == {"a": 1} and not (tmp_path / "other.json").exists()
 
 
@@ -362,7 +365,7 @@ def test_full_finetune_flag():
 def test_vllm_needs_a_gpu_and_trls_vllm_needs_16bit_weights(monkeypatch):
     with pytest.raises(RecipeError, match="--use_vllm needs a CUDA GPU and the vllm package"):
         parse_args(gsm8k_0_5b.DEFAULTS, ["--use_vllm", "true", "--vllm_mode", "server"])
-    monkeypatch.setattr(common, "TRL_VLLM", True)  # GRPO_ENGINE=trl on a GPU with vllm installed
+    monkeypatch.setattr(recipe_args, "TRL_VLLM", True)  # GRPO_ENGINE=trl on a GPU with vllm installed
     args, cfg = parse_args(gsm8k_0_5b.DEFAULTS, ["--use_vllm", "true", "--vllm_mode", "server", "--load_in_4bit",
                                                  "false"])
     assert (cfg.use_vllm, cfg.vllm_mode) == (True, "server")
@@ -370,12 +373,16 @@ def test_vllm_needs_a_gpu_and_trls_vllm_needs_16bit_weights(monkeypatch):
         parse_args(gsm8k_0_5b.DEFAULTS, ["--use_vllm", "true", "--vllm_mode", "colocate"])
 
 
+def kk_main(*argv):
+    return knights_knaves_7b.main(*parse_args(knights_knaves_7b.DEFAULTS, list(argv), knights_knaves_7b.ExtraArguments))
+
+
 def test_kk_trains_one_stage_per_launch_when_sharded(monkeypatch, tmp_path):
     monkeypatch.setattr(knights_knaves_7b, "SHARDED", True)
     with pytest.raises(RecipeError, match="with FSDP2 or ZeRO-3, a launch trains one stage"):
-        knights_knaves_7b.main(["--output_dir", str(tmp_path)])
+        kk_main("--output_dir", str(tmp_path))
     with pytest.raises(RecipeError, match="--full_finetune is not for this recipe"):
-        knights_knaves_7b.main(["--output_dir", str(tmp_path), "--stage", "1", "--full_finetune"])
+        kk_main("--output_dir", str(tmp_path), "--stage", "1", "--full_finetune")
 
 
 @pytest.fixture(scope="module")

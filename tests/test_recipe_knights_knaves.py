@@ -14,10 +14,12 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from recipes import common
+from recipes.common import generation
+from recipes.common.args import parse_args
 from recipes import knights_knaves_7b as recipe
-from recipes.common import RecipeError, load_model
-from recipes.knights_knaves_7b import STAGES, TASK, ExtraArguments, parse_curriculum, stage_settings
+from recipes.common.model import load_model
+from recipes.errors import RecipeError
+from recipes.knights_knaves_7b import STAGES, TASK, ExtraArguments, stage_settings
 from rewards.knights_knaves import kk_reward
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -30,6 +32,17 @@ def tiny_argv(tiny_model, out, *extra) -> list[str]:
             "--max_completion_length", "8", "--lora_r", "8", "--lora_alpha", "16", "--max_steps", "2",
             "--per_device_train_batch_size", "4", "--gradient_accumulation_steps", "1", "--num_generations", "2",
             "--puzzles", "8", "--eval_limit", "2", "--eval_batch_size", "10", "--save_steps", "1", *extra]
+
+
+def parsed(*argv) -> tuple:
+    """The command line as `run` parses it for the recipe: (args, training_args, curriculum)."""
+    return parse_args(recipe.DEFAULTS, list(argv), ExtraArguments)
+
+
+def settings(*argv) -> tuple:
+    """What `stage_settings` reads a stage from: the parsed command line and the recipe's own flags."""
+    args, _, curriculum = parsed(*argv)
+    return args, curriculum
 
 
 def temperatures(stage_dir) -> list[tuple[int, float]]:
@@ -54,7 +67,7 @@ def test_the_stage_table_is_logic_rls_curriculum():
 
 @pytest.mark.parametrize("number", [1, 2, 3])
 def test_each_stage_parses_to_its_settings(number):
-    stage = stage_settings(number, ExtraArguments(), [])
+    stage = stage_settings(number, *settings())
     t, table = stage.training_args, STAGES[number]
     assert (stage.args.model, stage.args.load_in_4bit, stage.args.max_prompt_tokens) == \
         ("Qwen/Qwen2.5-7B-Instruct-1M", True, 400)
@@ -71,29 +84,30 @@ def test_each_stage_parses_to_its_settings(number):
 def test_flags_and_yaml_win_over_the_stage_settings(tmp_path):
     config = tmp_path / "run.yaml"
     config.write_text("top_k: 50\nlearning_rate: 1.0e-6\n")
-    curriculum, rest = parse_curriculum(["--stage", "3", "--temperature", "1.1", "--people", "4", "--config",
-                                         str(config), "--output_dir", str(tmp_path / "run")])
+    args, _, curriculum = parsed("--stage", "3", "--temperature", "1.1", "--people", "4", "--config", str(config),
+                                 "--output_dir", str(tmp_path / "run"))
     assert (curriculum.stage, curriculum.people, curriculum.final_temperature) == (3, 4, None)  # --temperature: TRL's
-    stage = stage_settings(3, curriculum, rest)
+    stage = stage_settings(3, args, curriculum)
     t = stage.training_args
     assert (t.temperature, t.top_k, t.learning_rate) == (1.1, 50, 1e-6)
     assert (stage.people, stage.puzzles, stage.final_temperature) == (4, 900, 0.9)
     assert (t.num_generations, t.max_steps, t.top_p) == (4, 150, 1.0)  # the rest stay stage 3's
     assert t.output_dir == str(tmp_path / "run" / "stage-3")
     # a flag holds for every stage a run trains
-    assert stage_settings(1, curriculum, rest).training_args.temperature == 1.1
-    stage = stage_settings(2, *parse_curriculum(["--final_temperature", "1.0", "--puzzles", "12"]))
+    assert stage_settings(1, args, curriculum).training_args.temperature == 1.1
+    stage = stage_settings(2, *settings("--final_temperature", "1.0", "--puzzles", "12"))
     assert (stage.final_temperature, stage.puzzles, stage.people) == (1.0, 12, 5)
 
 
 def test_bad_curriculum_flags_are_refused(capsys):
     with pytest.raises(RecipeError, match="--stage must be 1, 2 or 3, not 4"):
-        parse_curriculum(["--stage", "4"])
+        parsed("--stage", "4")
     with pytest.raises(RecipeError, match="--people must be from 3 to 8, not 9"):
-        parse_curriculum(["--people", "9"])
-    _, rest = parse_curriculum(["--help"])  # the recipe's flags, before TRL's parser lists the others
+        parsed("--people", "9")
+    with pytest.raises(SystemExit):
+        parsed("--help")  # one list: the recipe's flags among the shared ones and TRL's
     printed = capsys.readouterr().out
-    assert rest == ["--help"] and all(flag in printed for flag in ("--stage", "--people", "--kk_test_dir"))
+    assert all(flag in printed for flag in ("--stage", "--people", "--kk_test_dir", "--eval_limit", "--temperature"))
 
 
 # ---- prompts, data and the answer rule ---------------------------------------------------------------------------
@@ -102,8 +116,8 @@ def test_the_prefilled_think_is_continued_in_training_and_evaluation(tiny_model,
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_model)
-    stage = stage_settings(1, ExtraArguments(puzzles=3), ["--max_prompt_tokens", "4096"])
-    row = recipe.load_train_set(stage, tokenizer)[0]
+    stage = stage_settings(1, *settings("--puzzles", "3", "--max_prompt_tokens", "4096"))
+    row = recipe.load_data(stage, tokenizer)[0]
     text = row["prompt"]
     assert text.endswith("<|im_start|>assistant\n<think>") and text.count("<|im_start|>assistant") == 1
     assert "<think><|im_end|>" not in text
@@ -112,10 +126,10 @@ def test_the_prefilled_think_is_continued_in_training_and_evaluation(tiny_model,
 
     # evaluation renders the same chat prompt the same way; text is used as it is; a user turn gets the usual opening
     rendered = []
-    monkeypatch.setattr(common, "_hf_generate", lambda model, tok, texts, *a: (rendered.extend(texts) or
+    monkeypatch.setattr(generation, "_hf_generate", lambda model, tok, texts, *a: (rendered.extend(texts) or
                                                                                ([""] * len(texts), [0] * len(texts))))
     messages = recipe.puzzles(3, 1, skip=recipe.EVAL_PUZZLES)[0]["prompt"]
-    common.generate(None, tokenizer, [messages, "plain text", [{"role": "user", "content": "hi"}]], 4, 2)
+    generation.generate(None, tokenizer, [messages, "plain text", [{"role": "user", "content": "hi"}]], 4, 2)
     assert rendered == [text, "plain text", "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"]
 
 
@@ -123,13 +137,13 @@ def test_a_long_prompt_is_dropped(tiny_model):
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_model)
-    stage = stage_settings(2, ExtraArguments(puzzles=4), ["--max_prompt_tokens", "10"])
+    stage = stage_settings(2, *settings("--puzzles", "4", "--max_prompt_tokens", "10"))
     with pytest.raises(RecipeError, match=r"no usable rows \(4 dropped: prompts longer than 10 tokens\)"):
-        recipe.load_train_set(stage, tokenizer)
+        recipe.load_data(stage, tokenizer)
 
 
 def test_test_puzzles_are_never_trained_on():
-    args, _ = common.parse_args(recipe.DEFAULTS, ["--eval_limit", "30"])
+    args, _ = parse_args(recipe.DEFAULTS, ["--eval_limit", "30"])
     test = recipe.load_eval_sets(args)
     assert list(test) == SIZES and [len(rows) for rows in test.values()] == [30] * 5
     assert all(len(row["names"]) == int(size[0]) for size, rows in test.items() for row in rows)
@@ -163,7 +177,7 @@ def test_evaluation_reads_a_fake_turn_as_the_reward_does(tail, solved, formatted
 
 
 def test_evaluation_can_use_logic_rls_test_files(kk_dir):
-    args, _ = common.parse_args(recipe.DEFAULTS, [])
+    args, _ = parse_args(recipe.DEFAULTS, [])
     test = recipe.load_eval_sets(args, ExtraArguments(kk_test_dir=str(kk_dir)))
     assert list(test) == SIZES and [len(rows) for rows in test.values()] == [100] * 5
     for size, rows in test.items():
@@ -177,7 +191,7 @@ def test_evaluation_can_use_logic_rls_test_files(kk_dir):
 def test_the_anneal_sets_one_temperature_per_step_for_sampling_and_log_probs(tiny_model, tmp_path, monkeypatch):
     import trl.trainer.grpo_trainer as grpo
 
-    stage = stage_settings(3, *parse_curriculum(tiny_argv(tiny_model, tmp_path, "--max_steps", "4")))
+    stage = stage_settings(3, *settings(*tiny_argv(tiny_model, tmp_path, "--max_steps", "4")))
     model, tokenizer = load_model(stage.args)
     trainer = recipe.stage_trainer(model, tokenizer, stage)
     sampled, scored = [], []
@@ -211,7 +225,7 @@ def test_the_anneal_sets_one_temperature_per_step_for_sampling_and_log_probs(tin
 
 
 def test_an_anneal_over_reused_completions_is_refused(tiny_model, tmp_path):
-    stage = stage_settings(3, *parse_curriculum(tiny_argv(tiny_model, tmp_path, "--num_iterations", "2")))
+    stage = stage_settings(3, *settings(*tiny_argv(tiny_model, tmp_path, "--num_iterations", "2")))
     model, tokenizer = load_model(stage.args)
     with pytest.raises(RecipeError, match="a temperature anneal needs new completions every step"):
         recipe.stage_trainer(model, tokenizer, stage)
@@ -225,7 +239,7 @@ def curriculum_run(tiny_model, tmp_path_factory):
     out = tmp_path_factory.mktemp("kk") / "run"
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
-        report = recipe.main(tiny_argv(tiny_model, out))
+        report = recipe.main(*parsed(*tiny_argv(tiny_model, out)))
     return out, report, printed.getvalue()
 
 
@@ -268,7 +282,7 @@ def test_a_stage_starts_from_the_previous_stages_adapter(curriculum_run, tiny_mo
     stage_1 = {k: torch.randn_like(v) * 0.5 if "lora_B" in k else v for k, v in load_file(weights_file).items()}
     save_file(stage_1, weights_file)
 
-    recipe.main(tiny_argv(tiny_model, tmp_path, "--stage", "2", "--max_steps", "1", "--skip_eval"))
+    recipe.main(*parsed(*tiny_argv(tiny_model, tmp_path, "--stage", "2", "--max_steps", "1", "--skip_eval")))
     stage_2 = load_file(tmp_path / "stage-2" / "adapter" / "adapter_model.safetensors")
     assert stage_2.keys() == stage_1.keys()
     for key, value in stage_1.items():  # one step at learning rate 4e-7 moves no weight further than that
@@ -277,7 +291,7 @@ def test_a_stage_starts_from_the_previous_stages_adapter(curriculum_run, tiny_mo
 
 def test_an_adapter_of_another_shape_is_refused(curriculum_run, tiny_model, tmp_path):
     out, _, _ = curriculum_run
-    args, _ = common.parse_args(recipe.DEFAULTS, ["--model", str(tiny_model), "--lora_r", "16"])
+    args, _ = parse_args(recipe.DEFAULTS, ["--model", str(tiny_model), "--lora_r", "16"])
     with pytest.raises(RecipeError, match="has LoRA rank 8 .* pass the same --lora_r"):
         recipe.start_from(None, str(out / "stage-1" / "adapter"), args)
 
@@ -294,9 +308,9 @@ def test_a_stage_without_the_previous_adapter_is_a_one_line_error(tiny_model, tm
 def test_a_stage_resumes_from_its_last_checkpoint_on_its_schedule(curriculum_run, tiny_model, tmp_path, capsys):
     out, _, _ = curriculum_run
     shutil.copytree(out / "stage-2" / "adapter", tmp_path / "stage-2" / "adapter")
-    recipe.main(tiny_argv(tiny_model, tmp_path, "--stage", "3", "--skip_eval"))
-    recipe.main(tiny_argv(tiny_model, tmp_path, "--stage", "3", "--skip_eval", "--max_steps", "4",
-                          "--resume_from_checkpoint", "last"))
+    recipe.main(*parsed(*tiny_argv(tiny_model, tmp_path, "--stage", "3", "--skip_eval")))
+    recipe.main(*parsed(*tiny_argv(tiny_model, tmp_path, "--stage", "3", "--skip_eval", "--max_steps", "4",
+                          "--resume_from_checkpoint", "last")))
     assert f"resuming from {tmp_path / 'stage-3' / 'checkpoint-2'}" in capsys.readouterr().out
     steps, temps = zip(*temperatures(tmp_path / "stage-3"))
     # 2 steps from 1.2 to 0.9, then steps 3 and 4 of a 4-step anneal
@@ -311,7 +325,7 @@ def test_a_stopped_curriculum_resumes_where_it_stopped(curriculum_run, tiny_mode
     before["sets"]["3ppl"]["accuracy"] = 12.5
     (tmp_path / "eval_before.json").write_text(json.dumps(before))
 
-    report = recipe.main(tiny_argv(tiny_model, tmp_path, "--resume_from_checkpoint", "last"))
+    report = recipe.main(*parsed(*tiny_argv(tiny_model, tmp_path, "--resume_from_checkpoint", "last")))
     printed = capsys.readouterr().out
     assert "[stage 1]" not in printed and "[stage 2]" in printed and "[stage 3]" in printed
     assert f"resuming from {tmp_path / 'stage-2' / 'checkpoint-1'}" in printed
@@ -320,5 +334,5 @@ def test_a_stopped_curriculum_resumes_where_it_stopped(curriculum_run, tiny_mode
     assert report["before"]["3ppl"] == 0.125  # the evaluation made before stage 1 is kept
 
     capsys.readouterr()
-    assert recipe.main(tiny_argv(tiny_model, tmp_path, "--resume_from_checkpoint", "last")) is None
+    assert recipe.main(*parsed(*tiny_argv(tiny_model, tmp_path, "--resume_from_checkpoint", "last"))) is None
     assert "every stage has its adapter" in capsys.readouterr().out

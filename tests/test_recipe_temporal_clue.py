@@ -8,7 +8,9 @@ import pytest
 
 from data import temporal_clue as tc
 from recipes import temporal_clue_14b as recipe
-from recipes.common import RecipeError, one_line_errors, parse_args
+from recipes.common.args import one_line_errors, parse_args
+from recipes.temporal_clue_14b import ExtraArguments
+from recipes.errors import RecipeError
 
 
 def test_defaults_are_openpipes_settings_on_one_gpu():
@@ -28,26 +30,36 @@ def test_the_published_step_is_two_flags_away():
     assert cfg.generation_batch_size == 32 * 50  # OpenPipe's 32 puzzles x 50 answers
 
 
-def test_recipe_flags_and_the_rest(capsys):
-    clue_args, rest = recipe.parse_clue_args(["--puzzles", "5", "--clue_test_dir", "dir", "--learning_rate", "1e-5"])
-    assert (clue_args.puzzles, clue_args.clue_test_dir, rest) == (5, "dir", ["--learning_rate", "1e-5"])
+def parsed(*argv) -> tuple:
+    """The command line as `run` parses it for the recipe: (args, training_args, clue_args)."""
+    return parse_args(recipe.DEFAULTS, list(argv), ExtraArguments)
+
+
+def test_recipe_flags_and_the_rest(capsys, tmp_path):
+    config = tmp_path / "run.yaml"
+    config.write_text("clue_test_dir: dir\n")
+    _, cfg, clue_args = parsed("--puzzles", "5", "--config", str(config), "--learning_rate", "1e-5")
+    assert (clue_args.puzzles, clue_args.clue_test_dir, cfg.learning_rate) == (5, "dir", 1e-5)  # a flag or a key
     with pytest.raises(RecipeError, match="--puzzles must be at least 1, not 0"):
-        recipe.parse_clue_args(["--puzzles", "0"])
-    _, rest = recipe.parse_clue_args(["--help"])
-    assert rest == ["--help"] and "--clue_test_dir" in capsys.readouterr().out
+        parsed("--puzzles", "0")
+    with pytest.raises(SystemExit):
+        parsed("--help")  # one list
+    printed = capsys.readouterr().out
+    assert "--clue_test_dir" in printed and "--learning_rate" in printed
 
 
 def test_a_bad_test_path_is_one_line_before_the_model_loads(tmp_path):
     with pytest.raises(SystemExit, match="error: no Temporal Clue puzzles at /nowhere/puzzles.json"):
-        one_line_errors(recipe.main, ["--clue_test_dir", "/nowhere/puzzles.json", "--model", "/nowhere/model",
-                                      "--output_dir", str(tmp_path)])  # the checkout's outputs/ may hold runs
+        # --output_dir: the checkout's outputs/ may hold runs
+        one_line_errors(lambda: recipe.main(*parsed("--clue_test_dir", "/nowhere/puzzles.json", "--model",
+                                                    "/nowhere/model", "--output_dir", str(tmp_path))))
 
 
 def test_training_and_held_out_puzzles_never_overlap(tiny_model):
     from transformers import AutoTokenizer
 
     args, cfg = parse_args(recipe.DEFAULTS, ["--max_prompt_tokens", "100000", "--eval_limit", "3"])
-    train_set = recipe.load_data(args, cfg, AutoTokenizer.from_pretrained(tiny_model), puzzles=3)
+    train_set = recipe.load_data(args, cfg, AutoTokenizer.from_pretrained(tiny_model), ExtraArguments(puzzles=3))
     eval_set = recipe.load_eval_sets(args)["generated"]
     assert (len(train_set), len(eval_set)) == (3, 3)
     assert not set(train_set["question"]) & set(eval_set["question"])
@@ -92,7 +104,7 @@ def test_recipe_trains_saves_resumes_and_evaluates_by_question_kind(tiny_model, 
     public = tmp_path / "public.json"  # a stand-in for OpenPipe's files, in their format
     public.write_text(json.dumps(tc.generate(1, seed=5)))
     out = tmp_path / "run"
-    report = recipe.main(tiny_argv(tiny_model, out, "--clue_test_dir", str(public)))
+    report = recipe.main(*parsed(*tiny_argv(tiny_model, out, "--clue_test_dir", str(public))))
     printed = capsys.readouterr().out
     assert {"checkpoint-1", "checkpoint-2", "adapter", "eval_before.json", "eval_after.json",
             "clue_results.json"} <= set(os.listdir(out))
@@ -112,8 +124,8 @@ def test_recipe_trains_saves_resumes_and_evaluates_by_question_kind(tiny_model, 
     before = json.loads((out / "eval_before.json").read_text())
     before["sets"]["generated"]["kinds"]["who"] = 12.5
     (out / "eval_before.json").write_text(json.dumps(before))
-    recipe.main(tiny_argv(tiny_model, out, "--clue_test_dir", str(public), "--max_steps", "3",
-                          "--resume_from_checkpoint", "last"))
+    recipe.main(*parsed(*tiny_argv(tiny_model, out, "--clue_test_dir", str(public), "--max_steps", "3",
+                          "--resume_from_checkpoint", "last")))
     printed = capsys.readouterr().out
     assert f"resuming from {out / 'checkpoint-2'}" in printed and "reusing" in printed
     assert json.loads((out / "clue_results.json").read_text())["generated"]["before"]["who"] == 12.5

@@ -8,8 +8,12 @@ import sys
 
 import pytest
 
-from recipes import common, gsm8k_0_5b, gsm8k_1_5b
-from recipes.common import RecipeError, parse_args, read_evaluation
+from recipes import gsm8k_0_5b, gsm8k_1_5b
+from recipes.common import model as recipe_model
+from recipes.common import start
+from recipes.common.args import parse_args
+from recipes.common.evaluation import read_evaluation
+from recipes.errors import RecipeError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -35,7 +39,7 @@ def test_recipe_b_defaults_are_the_notebooks_settings():
     assert (cfg.beta, cfg.learning_rate, cfg.num_iterations, cfg.epsilon) == (0.04, 5e-6, 1, 0.1)
 
 
-@pytest.mark.skipif(common.HAS_CUDA, reason="checks the no-GPU fallback")
+@pytest.mark.skipif(start.HAS_CUDA, reason="checks the no-GPU fallback")
 def test_without_a_gpu_bf16_and_8bit_adam_are_switched_off():
     _, cfg = parse_args(gsm8k_0_5b.DEFAULTS, [])
     assert (cfg.bf16, cfg.optim.value, cfg.use_vllm) == (False, "adamw_torch", False)
@@ -49,7 +53,7 @@ def test_flags_and_yaml_override_defaults(tmp_path):
     assert (cfg.learning_rate, cfg.max_steps, args.model, args.lora_r, args.skip_eval) == (1e-4, 9, "m", 8, True)
 
 
-@pytest.mark.skipif(common.USE_UNSLOTH, reason="checks the path without Unsloth")
+@pytest.mark.skipif(start.USE_UNSLOTH, reason="checks the path without Unsloth")
 def test_unsloth_only_settings_are_left_out_without_unsloth():
     # a recipe may set fields of Unsloth's GRPOConfig; plain TRL's GRPOConfig has none of them
     args, cfg = parse_args({**gsm8k_0_5b.DEFAULTS, "unsloth_grpo_mini_batch": 8}, [])
@@ -77,9 +81,9 @@ def test_unsloth_gets_grpoconfigs_gradient_checkpointing(monkeypatch, tmp_path, 
             return model
 
     monkeypatch.setitem(sys.modules, "unsloth", types.SimpleNamespace(FastLanguageModel=FastLanguageModel))
-    monkeypatch.setattr(common, "USE_UNSLOTH", True)
+    monkeypatch.setattr(recipe_model, "USE_UNSLOTH", True)
     args, cfg = parse_args(gsm8k_0_5b.DEFAULTS, ["--model", str(tmp_path), *flag])
-    common.load_model(args, gradient_checkpointing=cfg.gradient_checkpointing)
+    recipe_model.load_model(args, gradient_checkpointing=cfg.gradient_checkpointing)
     assert calls["use_gradient_checkpointing"] == expected
 
 
@@ -202,7 +206,7 @@ def one_grpo_step(tiny_model, tmp_path, per_device, accumulation, *flags):
         # fp32 LoRA: on 4-bit weights TRL casts the LoRA to bf16, where the two splits agree only to bf16's rounding
         "--load_in_4bit", "false", *flags])
     assert cfg.num_generations == 2 and cfg.beta == 0.04
-    model, tokenizer = common.load_model(args)
+    model, tokenizer = recipe_model.load_model(args)
     # EOS made likelier: without it all 8 answers run to 8 tokens, and a token-count normalisation would not show
     cfg.generation_kwargs = {"sequence_bias": [[[tokenizer.eos_token_id], 4.0]]}
     train_set = gsm8k_0_5b.load_data(args, cfg, tokenizer)

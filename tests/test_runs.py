@@ -15,8 +15,12 @@ from pathlib import Path
 import pytest
 from transformers import TrainerCallback
 
-from recipes import common, demo_smollm2, knights_knaves_7b
-from recipes.common import RecipeError, check_output_dir, newest_checkpoint, parse_args, resume_checkpoint
+from recipes import demo_smollm2, knights_knaves_7b
+from recipes.common.args import one_line_errors, parse_args
+from recipes.common.model import load_model
+from recipes.common.training import train
+from recipes.common.checkpoints import check_output_dir, newest_checkpoint, resume_checkpoint
+from recipes.errors import RecipeError
 from recipes.tools.catalog import recipe_names
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -83,7 +87,8 @@ def test_a_new_run_takes_an_empty_or_new_folder_and_a_resumed_run_its_own(tmp_pa
 
 
 def kk(tmp_path, *argv):
-    return knights_knaves_7b.main(["--output_dir", str(tmp_path), "--model", str(tmp_path / "no-model"), *argv])
+    argv = ["--output_dir", str(tmp_path), "--model", str(tmp_path / "no-model"), *argv]
+    return knights_knaves_7b.main(*parse_args(knights_knaves_7b.DEFAULTS, argv, knights_knaves_7b.ExtraArguments))
 
 
 @pytest.mark.parametrize("argv, held, refused", [
@@ -243,13 +248,13 @@ def test_a_second_ctrl_c_stops_at_once_and_names_the_newest_checkpoint(tiny_mode
 
     out = tmp_path / "run"
     args, cfg = parse_args(demo_smollm2.DEFAULTS, demo_argv(tiny_model, out, "--max_steps", "6"))
-    model, tokenizer = common.load_model(args, gradient_checkpointing=cfg.gradient_checkpointing)
+    model, tokenizer = load_model(args, gradient_checkpointing=cfg.gradient_checkpointing)
     trainer = GRPOTrainer(model=model, processing_class=tokenizer, reward_funcs=[demo_smollm2.correctness_reward],
                           args=cfg, train_dataset=arithmetic.load(24, 0, demo_smollm2.SYSTEM_PROMPT))
     trainer.add_callback(CtrlCTwice())
     handlers = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
     with pytest.raises(SystemExit) as ended:
-        common.train(trainer, args, cfg)
+        train(trainer, args, cfg)
     assert ended.value.code == 130
     assert capfd.readouterr().err.strip().splitlines()[-1] == (
         f"[train] stopped by Ctrl-C at step 3; the newest checkpoint is {out / 'checkpoint-2'}: to continue, run the "
@@ -263,5 +268,5 @@ def test_ctrl_c_outside_training_is_one_line(capfd):
         raise KeyboardInterrupt
 
     with pytest.raises(SystemExit) as ended:
-        common.one_line_errors(evaluating)
+        one_line_errors(evaluating)
     assert ended.value.code == 130 and capfd.readouterr().err == "stopped by Ctrl-C\n"

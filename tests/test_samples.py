@@ -8,9 +8,10 @@ from types import SimpleNamespace
 from datasets import Dataset
 from trl import GRPOTrainer
 
-from recipes.common import load_model, parse_args
+from recipes.common.args import parse_args
+from recipes.common.model import load_model
+from recipes.common.samples import FILENAME, KeepCompletions
 from recipes.tools.report import COMPLETIONS
-from recipes.samples import FILENAME, KeepCompletions
 from rewards.text import completion_text
 
 

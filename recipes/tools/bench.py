@@ -168,7 +168,9 @@ def worker(recipe_name: str, engine: str, model: str, steps: int, memory_gb: flo
 
 def run_worker(recipe_name: str, engine: str, model: str, steps: int, memory_gb: float, result: str,
                recipe_flags: list[str], settings: dict, gpu: bool, real_total: int) -> None:
-    from recipes import common
+    from recipes.common import start
+    from recipes.common.args import parse_args
+    from recipes.common.model import load_model
     import torch
     from transformers import TrainerCallback
     from trl import GRPOTrainer
@@ -178,19 +180,18 @@ def run_worker(recipe_name: str, engine: str, model: str, steps: int, memory_gb:
     with tempfile.TemporaryDirectory() as out:
         argv = ["--model", model, "--max_steps", str(steps), "--output_dir", out, "--save_strategy", "no",
                 "--logging_steps", "1", "--skip_eval", *recipe_flags]
+        args, training_args, *extra = parse_args(recipe.DEFAULTS, argv, getattr(recipe, "ExtraArguments", None))
         if stage:  # the stage's settings and trainer (its data, rewards and callbacks), as the recipe builds them
-            curriculum, argv = recipe.parse_curriculum(argv)
-            stage_setup = recipe.stage_settings(int(stage), curriculum, argv)
+            stage_setup = recipe.stage_settings(int(stage), args, *extra)
             args, training_args = stage_setup.args, stage_setup.training_args
 
             def build_trainer(model_, tokenizer):
                 return recipe.stage_trainer(model_, tokenizer, stage_setup)
         else:
-            args, training_args = common.parse_args(recipe.DEFAULTS, argv)
-
             def build_trainer(model_, tokenizer):  # generated data: as much as the steps use
                 return GRPOTrainer(model=model_, processing_class=tokenizer, reward_funcs=recipe.REWARDS,
-                                   args=training_args, train_dataset=recipe.load_data(args, training_args, tokenizer))
+                                   args=training_args,
+                                   train_dataset=recipe.load_data(args, training_args, tokenizer, *extra))
         if engine != "unsloth":  # plain TRL: bf16 LoRA, with TRL's vLLM in this process (its default mode) or HF
             args.load_in_4bit, training_args.use_vllm = False, engine == "trl-vllm"
             training_args.vllm_mode = "colocate"
@@ -207,7 +208,7 @@ def run_worker(recipe_name: str, engine: str, model: str, steps: int, memory_gb:
                     pass
             partial = Path(result).with_suffix(".part")
             partial.write_text(json.dumps({
-                "recipe": recipe_name, "engine": engine, "model": model, "unsloth": common.USE_UNSLOTH,
+                "recipe": recipe_name, "engine": engine, "model": model, "unsloth": start.USE_UNSLOTH,
                 "vllm": bool(training_args.use_vllm),
                 **({"vllm_gpu_memory_utilization": training_args.vllm_gpu_memory_utilization}
                    if engine == "trl-vllm" else {}),
@@ -246,7 +247,7 @@ def run_worker(recipe_name: str, engine: str, model: str, steps: int, memory_gb:
         if peak:
             peak.__enter__()
         try:
-            model_, tokenizer = common.load_model(args, fast_inference=training_args.use_vllm,
+            model_, tokenizer = load_model(args, fast_inference=training_args.use_vllm,
                                                   gradient_checkpointing=training_args.gradient_checkpointing)
             trainer = build_trainer(model_, tokenizer)
             if peak:
@@ -394,7 +395,7 @@ def model_dir(recipe: str, shape: str, cache: Path) -> Path:
 def build_model(recipe: str, shape: str, dataset: str, cache: Path) -> None:
     """A random-weight model of the recipe's shape, its tokenizer trained on the text of the recipe's prompts (its
     evaluation sets), so that prompts have about their real length in tokens."""
-    from recipes.common import parse_args
+    from recipes.common.args import parse_args
     from recipes.tools import random_model
 
     module = load_recipe(recipe.partition(":")[0])

@@ -6,7 +6,7 @@ import importlib
 from pathlib import Path
 
 RECIPES_DIR = Path(__file__).resolve().parents[1]
-SHAPE = {"DEFAULTS", "TASK", "load_eval_sets", "main"}  # what every recipe defines at its top level
+SHAPE = {"DEFAULTS", "TASK", "load_data", "load_eval_sets", "main"}  # what every recipe defines at its top level
 
 
 def defined_names(path: Path) -> set[str]:

@@ -10,8 +10,10 @@ the recipe's own eval_before.json and eval_after.json are written.
 import os
 from dataclasses import dataclass, field, fields
 
-from recipes.common import (HAS_VLLM, RecipeArguments, RecipeParser, adapter_settings,  # first: imports Unsloth
-                            evaluate_sets, limited, load_model, one_line_errors)
+from recipes.common.args import RecipeArguments, RecipeParser, one_line_errors  # first: imports Unsloth
+from recipes.common.model import adapter_settings, load_model
+from recipes.common.evaluation import evaluate_sets, limited
+from recipes.common.start import HAS_VLLM
 from peft import set_peft_model_state_dict  # noqa: E402
 from peft.utils import load_peft_weights  # noqa: E402
 

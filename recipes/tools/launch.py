@@ -79,7 +79,7 @@ def recipe_setting(recipe: str, recipe_args: list[str], name: str):
             value = arg.split("=", 1)[1]
     if value is not None:
         return value
-    from recipes.common import RecipeArguments
+    from recipes.common.args import RecipeArguments
     return load_recipe(recipe).DEFAULTS.get(name, getattr(RecipeArguments, name))
 
 

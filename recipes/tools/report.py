@@ -11,7 +11,7 @@ The page has four parts, each saying so when the files it reads are missing:
   when it is given (`--published`, or the recipe's `Task.published`: the result files do not hold it);
 - before and after completions side by side for the same questions, right and wrong marked: the first few, then
   those that went from wrong to right;
-- training completions with their rewards at a few steps (`completions.jsonl`, see recipes/samples.py).
+- training completions with their rewards at a few steps (`completions.jsonl`, see recipes/common/samples.py).
 A run trained in stages (`stage-1/`, `stage-2/`, ... as the Knights and Knaves recipe writes them) is read as one:
 the curves follow on from stage to stage, `before` is the first evaluation found and `after` the last stage's.
 Every text a model wrote is escaped: it is shown, never run.
@@ -29,7 +29,7 @@ import re
 from recipes.errors import RecipeError
 from recipes.tools.plot import PANELS, load_history, plt, series
 
-COMPLETIONS = "completions.jsonl"  # recipes/samples.py's FILENAME (not imported from there: it loads transformers)
+COMPLETIONS = "completions.jsonl"  # recipes/common/samples.py's FILENAME (not imported from there: it loads transformers)
 SIDE_BY_SIDE = 20  # the first questions shown before and after; then up to as many that went from wrong to right
 TRAINING_STEPS = 4  # steps of completions.jsonl shown: the first, the last and evenly between
 MAX_CHARS = 3000  # longer texts are cut on the page (the result files keep them whole)

@@ -1,0 +1,5 @@
+"""What every recipe shares, a file per job: start.py (process start-up, the engine), args.py (flags and `run`),
+model.py, training.py, checkpoints.py, samples.py (training completions kept for the report), generation.py,
+processes.py (several processes) and evaluation.py."""
+
+from recipes.common import start  # noqa: F401  (first: Unsloth loads before trl and transformers)
