@@ -29,7 +29,7 @@ import re
 from recipes.errors import RecipeError
 from recipes.tools.plot import PANELS, load_history, plt, series
 
-COMPLETIONS = "completions.jsonl"  # recipes/common/samples.py's FILENAME (not imported from there: it loads transformers)
+COMPLETIONS = "completions.jsonl"  # samples.FILENAME, not imported: recipes/common/ loads transformers
 SIDE_BY_SIDE = 20  # the first questions shown before and after; then up to as many that went from wrong to right
 TRAINING_STEPS = 4  # steps of completions.jsonl shown: the first, the last and evenly between
 MAX_CHARS = 3000  # longer texts are cut on the page (the result files keep them whole)
