@@ -47,7 +47,7 @@ DEFAULTS = dict(
     logging_steps=1, save_steps=10,
 )
 # 16-bit LoRA, not the other recipes' 4-bit: a 135M model needs no 4-bit to fit, and in 4-bit it starts weaker and
-# learns less (README, "On a GPU": 7.5 -> 42.5 % strict in 4-bit, 11.5 -> 83 % in 16-bit, through vLLM)
+# learns less (README, the demo; on a GPU through vLLM: 7.5 -> 42.5 % strict in 4-bit, 11.5 -> 71 % in 16-bit)
 DEFAULTS.update(load_in_4bit=False)
 if not HAS_CUDA:
     # on a CPU, checkpointing recomputes the forward pass: time spent to save memory a 135M model does not need
