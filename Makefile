@@ -31,6 +31,8 @@ help:
 
 venv: $(STAMP)
 
+# Both: xformers removed after installing. Unsloth requires it, but its build for torch 2.10 cannot load beside 2.11:
+# Unsloth falls back to PyTorch's attention either way, and without it says nothing at start (its own advice).
 # GPU: the pinned set as is. CPU: the same pins less vllm, on a CPU build of torch, and without torchvision
 # (PyPI's torchvision is built for CUDA and breaks transformers' imports next to a CPU-only torch).
 $(STAMP): requirements.txt
@@ -43,8 +45,6 @@ else
 	$(PY) -m pip install -r $(VENV)/requirements-cpu.txt
 	$(PY) -m pip uninstall -y -q torchvision
 endif
-	# Unsloth requires xformers, whose build for torch 2.10 cannot load beside 2.11: Unsloth falls back to PyTorch's
-	# attention either way, and without it says nothing at start (its own advice: pip uninstall xformers)
 	$(PY) -m pip uninstall -y -q xformers
 	rm -f $(VENV)/.installed-*
 	touch $@
