@@ -33,7 +33,7 @@ venv: $(STAMP)
 
 # Both: xformers removed after installing. Unsloth requires it, but its build for torch 2.10 cannot load beside 2.11:
 # Unsloth falls back to PyTorch's attention either way, and without it says nothing at start (its own advice).
-# GPU: the pinned set as is. CPU: the same pins less vllm, on a CPU build of torch, and without torchvision
+# GPU: the pinned set as is. CPU: the same pins less vllm (torch from TORCH_INDEX if given), and without torchvision
 # (PyPI's torchvision is built for CUDA and breaks transformers' imports next to a CPU-only torch).
 $(STAMP): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
