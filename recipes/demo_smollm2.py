@@ -57,9 +57,9 @@ REWARDS = [correctness_reward, single_answer_reward]  # B's: the number in the l
 
 TASK = Task(
     name="demo-smollm2",
-    is_correct=lambda text, gold: correctness_score(text, gold) > 0,  # strict: the number in the last <answer>
+    is_correct=lambda text, row: correctness_score(text, row["answer"]) > 0,  # strict: the number in the last <answer>
     follows_format=lambda text: text.count("<answer>") == 1 and text.count("</answer>") == 1,
-    is_lenient_correct=lambda text, gold: last_number(text) == float(gold),  # the last number anywhere
+    is_lenient_correct=lambda text, row: last_number(text) == float(row["answer"]),  # the last number anywhere
 )
 
 

@@ -60,7 +60,7 @@ DEFAULTS = dict(
 
 TASK = Task(
     name="gsm8k-0.5b",
-    is_correct=lambda text, gold: (first_tag(text, "answer") or "") == gold,  # the reward's +5 rule
+    is_correct=lambda text, row: (first_tag(text, "answer") or "") == row["answer"],  # the reward's +5 rule
     follows_format=lambda text: all(has_tag_pair(text, t) for t in ("reasoning", "validate", "answer")),
     published=(8.87, 65.28),
 )

@@ -53,7 +53,7 @@ DEFAULTS = dict(
 
 TASK = Task(
     name="gsm8k-1.5b",
-    is_correct=lambda text, gold: correctness_score(text, gold) > 0,  # exact, or the same single number
+    is_correct=lambda text, row: correctness_score(text, row["answer"]) > 0,  # exact, or the same single number
     follows_format=lambda text: all(tag in text for tag in REASONING_ANSWER_TAGS),
     published=(23.33, 90.0),
 )

@@ -103,10 +103,10 @@ PREFILL = "<think>"
 GOLD_LINE = re.compile(r"^\(\d+\) (.+) is a (knight|knave)$", re.MULTILINE)  # "(1) Ella is a knight"
 
 
-def all_roles_right(text: str, gold: str) -> bool:
+def all_roles_right(text: str, row: dict) -> bool:
     """The reward's +2 rule: every role right in the last <answer> of the part of the reply the reward reads (the
     format is judged apart)."""
-    roles = dict(GOLD_LINE.findall(gold))
+    roles = dict(GOLD_LINE.findall(row["answer"]))
     answer = last_tag(scored_turn(PREFILL, text), "answer")
     return bool(answer) and parse_roles(answer, list(roles)) == roles
 

@@ -76,8 +76,8 @@ DEFAULTS = dict(
 )
 
 
-def solved(text: str, gold: str) -> bool:
-    return clue_score(text, gold) == 1.0
+def solved(text: str, row: dict) -> bool:
+    return clue_score(text, row["answer"]) == 1.0
 
 
 def ends_with_answers(text: str) -> bool:

@@ -155,12 +155,13 @@ def test_test_puzzles_are_never_trained_on():
 
 def test_a_puzzle_is_solved_when_every_role_in_the_last_answer_is_right():
     gold = "(1) Ella is a knight\n(2) Jack is a knave\n(3) Mia is a knight"
+    row = {"answer": gold}
     right = f"Suppose Ella lies...</think><answer>{gold}</answer>"
-    assert TASK.is_correct(right, gold) and TASK.follows_format(right)
-    assert not TASK.is_correct(right.replace("Jack is a knave", "Jack is a knight"), gold)
-    assert not TASK.is_correct("Ella is a knight, Jack a knave, Mia a knight.", gold)  # no <answer>: not solved
+    assert TASK.is_correct(right, row) and TASK.follows_format(right)
+    assert not TASK.is_correct(right.replace("Jack is a knave", "Jack is a knight"), row)
+    assert not TASK.is_correct("Ella is a knight, Jack a knave, Mia a knight.", row)  # no <answer>: not solved
     twice = f"<answer>(1) Ella is a knave</answer> no, wait.</think><answer>{gold}</answer>"
-    assert TASK.is_correct(twice, gold) and not TASK.follows_format(twice)  # the last answer counts; format apart
+    assert TASK.is_correct(twice, row) and not TASK.follows_format(twice)  # the last answer counts; format apart
 
 
 @pytest.mark.parametrize("tail, solved, formatted", [
@@ -171,7 +172,7 @@ def test_a_puzzle_is_solved_when_every_role_in_the_last_answer_is_right():
 def test_evaluation_reads_a_fake_turn_as_the_reward_does(tail, solved, formatted):
     gold = "(1) Ella is a knight\n(2) Jack is a knave\n(3) Mia is a knight"
     reply = f"Suppose Ella lies...</think><answer>{gold}</answer>{tail}"
-    assert (TASK.is_correct(reply, gold), TASK.follows_format(reply)) == (solved, formatted)
+    assert (TASK.is_correct(reply, {"answer": gold}), TASK.follows_format(reply)) == (solved, formatted)
     score = kk_reward([recipe.PREFILL], [reply], [["Ella", "Jack", "Mia"]], [[True, False, True]])[0]
     assert (score == 3.0, score > -3.0) == (solved, formatted)  # -3 is a failed format
 
@@ -183,7 +184,7 @@ def test_evaluation_can_use_logic_rls_test_files(kk_dir):
     for size, rows in test.items():
         for row in rows:
             assert len(row["names"]) == int(size[0])
-            assert TASK.is_correct(f"ok</think><answer>{row['answer']}</answer>", row["answer"])
+            assert TASK.is_correct(f"ok</think><answer>{row['answer']}</answer>", row)
 
 
 # ---- the temperature anneal ------------------------------------------------------------------------------------

@@ -76,7 +76,7 @@ def test_training_and_held_out_puzzles_never_overlap(tiny_model):
 ])
 def test_evaluation_reads_answers_as_the_reward_does(reply, solved, formatted):
     gold = json.dumps({"A": "Mrs. White", "B": "Knife", "C": "12:00 AM"})  # the rows' answer column
-    assert (recipe.TASK.is_correct(reply, gold), recipe.TASK.follows_format(reply)) == (solved, formatted)
+    assert (recipe.TASK.is_correct(reply, {"answer": gold}), recipe.TASK.follows_format(reply)) == (solved, formatted)
     assert (recipe.clue_reward(["p"], [reply], [gold])[0] == 1.0) == solved
 
 

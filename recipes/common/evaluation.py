@@ -18,25 +18,27 @@ from recipes.common.processes import generate_shared, write_json
 class Task:
     """How a recipe's answers are judged at evaluation time (greedy decoding, the recipe's system prompt)."""
     name: str
-    is_correct: Callable[[str, str], bool]  # (completion text, gold answer)
+    is_correct: Callable[[str, dict], bool]  # (completion text, its dataset row: the gold columns and the rest)
     follows_format: Callable[[str], bool]
     published: tuple[float, float] | None = None  # accuracy before -> after, in %, as the source reported it
-    is_lenient_correct: Callable[[str, str], bool] | None = None  # a looser rule, reported beside accuracy
+    is_lenient_correct: Callable[[str, dict], bool] | None = None  # a looser rule, reported beside accuracy
+    gold_columns: tuple[str, ...] = ("answer",)  # the row's gold answer, kept beside each completion
     extra: Callable[[dict, object], dict] | None = None  # (a set's result, its rows) -> more entries for the result
     headline: Callable[[dict], float] = lambda result: result["accuracy"]  # the percentage printed for each set
 
 
 def evaluate(model, tokenizer, dataset, task: Task, max_new_tokens: int, batch_size: int = 64,
              lora_path: str | None = None, desc: str = "eval") -> dict:
-    """Accuracy, format compliance and mean completion length over `dataset` (`prompt` and `answer` columns)."""
+    """Accuracy, format compliance and mean completion length over `dataset` (a `prompt` column and the task's gold
+    columns); each completion is judged with its whole row."""
     completions, lengths = generate_shared(model, tokenizer, dataset["prompt"], max_new_tokens, batch_size,
                                            lora_path, desc)
-    records = [{"question": row.get("question"), "gold": row["answer"], "completion": text, "tokens": n,
-                "correct": task.is_correct(text, row["answer"]), "format": task.follows_format(text)}
-               for row, text, n in zip(dataset, completions, lengths)]
-    if task.is_lenient_correct:
-        for record in records:
-            record["lenient"] = task.is_lenient_correct(record["completion"], record["gold"])
+    records = []
+    for row, text, n in zip(dataset, completions, lengths):
+        records.append({"question": row.get("question"), "gold": gold(row, task), "completion": text, "tokens": n,
+                        "correct": task.is_correct(text, row), "format": task.follows_format(text)})
+        if task.is_lenient_correct:
+            records[-1]["lenient"] = task.is_lenient_correct(text, row)
     count = max(len(records), 1)
     result = {"task": task.name, "n": len(records),
               "accuracy": 100 * sum(r["correct"] for r in records) / count,
@@ -45,6 +47,13 @@ def evaluate(model, tokenizer, dataset, task: Task, max_new_tokens: int, batch_s
     if task.is_lenient_correct:
         result["lenient_accuracy"] = 100 * sum(r["lenient"] for r in records) / count
     return {**result, "records": records}
+
+
+def gold(row: dict, task: Task):
+    """The row's gold answer as a record keeps it: the value of a single gold column, else {column: value}."""
+    if len(task.gold_columns) == 1:
+        return row[task.gold_columns[0]]
+    return {column: row[column] for column in task.gold_columns}
 
 
 def read_evaluation(path: str, key: str) -> dict | None:
