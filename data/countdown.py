@@ -8,8 +8,9 @@ message pre-filled with "Let me solve this step by step.\\n<think>". Qwen's chat
 message, writes TinyZero's Qwen-instruct text exactly. TRL 1.14.2's GRPOTrainer renders chat prompts with
 `add_generation_prompt=True`, which closes the assistant message and opens a new one; render them to text first with
 `trl.data_utils.maybe_apply_chat_template`, which continues the final assistant message instead. TRL passes `nums`
-and `target` to the reward (`rewards.countdown.countdown_reward`); a source's other columns are left out, so that
-none is taken for the prompt or a gold answer.
+and `target` to the reward (`rewards.countdown.countdown_reward`); a source's other columns (UFT's copy has its own
+`prompt` and `answer`) are left out, with a line that names them, so that none is taken for the prompt or a gold
+answer (data/columns.py).
 
 Generated puzzles (`puzzles`, `generate`) have the hub set's shape, as measured on its first 11,264 rows: 3 or 4
 numbers (about half each) from 1 to 99, repeats allowed, and a target from 10 to 100; each is kept only if `solve`
@@ -17,7 +18,6 @@ finds an equation for it.
 """
 
 import itertools
-import json
 import os
 import random
 from collections.abc import Iterator
@@ -26,6 +26,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from datasets import Dataset, load_dataset
 
+from data.columns import keep_columns
+from data.files import read_rows
 from data.prompts import drop_long_prompts
 from recipes.errors import RecipeError
 from rewards.countdown import equation_value
@@ -117,9 +119,9 @@ def puzzles(seed: int = 0, chat: bool = False) -> Iterator[dict]:
         yield make_row(nums, target, chat)
 
 
-def generate(count: int, seed: int = 0, chat: bool = False) -> Dataset:
-    """The first `count` puzzles of the stream for this seed, as a dataset."""
-    return Dataset.from_list(list(itertools.islice(puzzles(seed, chat), count)))
+def generate(count: int, seed: int = 0, chat: bool = False, start: int = 0) -> Dataset:
+    """`count` puzzles of the stream for this seed, from its `start`-th on, as a dataset."""
+    return Dataset.from_list(list(itertools.islice(puzzles(seed, chat), start, start + count)))
 
 
 def local_file(source: str, split: str) -> str | None:
@@ -133,10 +135,8 @@ def local_file(source: str, split: str) -> str | None:
     return None
 
 
-def _checked(row, where: str) -> dict:
-    """`target` and `nums` of one row, or a RecipeError saying what is wrong with it."""
-    if not isinstance(row, dict):
-        raise RecipeError(f"{where}: not an object with 'target' and 'nums'")
+def _check(row: dict, where: str) -> None:
+    """A RecipeError saying what is wrong with the row's `target` and `nums`, if anything is."""
     missing = [c for c in COLUMNS if c not in row]
     if missing:
         raise RecipeError(f"{where}: no {' or '.join(repr(c) for c in missing)}")
@@ -146,32 +146,29 @@ def _checked(row, where: str) -> dict:
     if not (isinstance(nums, list) and nums and all(isinstance(n, int) and not isinstance(n, bool) and n >= 0
                                                     for n in nums)):
         raise RecipeError(f"{where}: 'nums' must be a list of non-negative integers, not {nums!r:.60}")
-    return {"target": target, "nums": nums}
 
 
 def _read_rows(path: str) -> list[dict]:
-    """The checked rows of a parquet file or a JSONL file (one JSON object a line)."""
+    """The checked `target` and `nums` of each row of a parquet file, or of a JSONL file (one JSON object a line);
+    the file's other columns are left out, with a line that names them."""
     if not os.path.isfile(path):
         raise RecipeError(f"no Countdown file at {path} (expected parquet or JSONL rows with 'target' and"
                                 " 'nums', or a folder of train/test files)")
-    if path.endswith(".parquet"):
-        try:
-            missing = [c for c in COLUMNS if c not in pq.read_schema(path).names]
-            table = None if missing else pq.read_table(path, columns=list(COLUMNS))
-        except (pa.ArrowException, OSError) as e:
-            raise RecipeError(f"{path}: not a readable parquet file ({e})") from None
-        if missing:
-            raise RecipeError(f"{path} has no column(s) {', '.join(missing)}")
-        return [_checked(row, f"{path}, row {i}") for i, row in enumerate(table.to_pylist(), start=1)]
-    rows = []
-    with open(path, encoding="utf-8", errors="replace") as f:
-        for i, line in enumerate(f, start=1):
-            if line.strip():
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise RecipeError(f"{path}, line {i}: not JSON ({e.msg})") from None
-                rows.append(_checked(row, f"{path}, line {i}"))
+    if not path.endswith(".parquet"):
+        rows = read_rows(path, check=_check)
+        kept = keep_columns([name for row in rows for name in row], COLUMNS, path)
+        return [{name: row[name] for name in kept} for row in rows]
+    try:
+        names = pq.read_schema(path).names
+        missing = [c for c in COLUMNS if c not in names]
+        table = None if missing else pq.read_table(path, columns=keep_columns(names, COLUMNS, path))
+    except (pa.ArrowException, OSError) as e:
+        raise RecipeError(f"{path}: not a readable parquet file ({e})") from None
+    if missing:
+        raise RecipeError(f"{path} has no column(s) {', '.join(missing)}")
+    rows = table.to_pylist()
+    for i, row in enumerate(rows, start=1):
+        _check(row, f"{path}, row {i}")
     return rows
 
 
@@ -197,7 +194,7 @@ def load_split(source: str = HUB_ID, split: str = "train", train_size: int = TRA
     if len(raw) < train_size + test_size:
         raise RecipeError(f"{source} has {len(raw)} rows, fewer than train_size + test_size = "
                          f"{train_size + test_size}")
-    return raw.select(cuts[split]).select_columns(list(COLUMNS))
+    return raw.select(cuts[split]).select_columns(keep_columns(raw.column_names, COLUMNS, source))
 
 
 def load(source: str = HUB_ID, split: str = "train", chat: bool = False, tokenizer=None,

@@ -1,13 +1,15 @@
 """GSM8K as chat prompts for GRPO, from the hub (`openai/gsm8k`, config `main`) or from local JSONL files.
 
 Each row keeps `question`, gains `prompt` (system + user messages) and `answer` (the gold answer the rewards read);
-the worked solution moves to `solution`.
+the worked solution moves to `solution`. A source's other columns are kept (TRL passes them to the rewards), but one
+named `prompt` or `solution`, or a name GRPOTrainer uses itself, is refused (data/columns.py).
 """
 
 import os
 
 from datasets import Dataset, load_dataset
 
+from data.columns import refuse_clashes
 from data.files import read_rows
 from data.prompts import drop_long_prompts
 from recipes.errors import RecipeError, check_source
@@ -48,6 +50,7 @@ def build_prompts(raw: Dataset, system_prompt: str, tokenizer=None, max_prompt_t
     if missing:
         raise RecipeError(f"{source}: GSM8K rows need 'question' and 'answer' fields; missing: "
                           f"{', '.join(sorted(missing))}")
+    refuse_clashes(raw.column_names, ("prompt", "solution"), source)  # made here from 'question' and 'answer'
     rows = raw.rename_column("answer", "solution").map(lambda row: {
         "answer": extract_hash_answer(row["solution"]),
         "prompt": [{"role": "system", "content": system_prompt}, {"role": "user", "content": row["question"]}],

@@ -141,11 +141,11 @@ def test_long_prompts_are_dropped(tmp_path, tiny_model, capsys):
 
 
 @pytest.mark.parametrize("lines, message", [
-    pytest.param(['{"target": 5, "nums": [2, 3]}', "{oops"], "bad.jsonl, line 2: not JSON", id="not-json"),
-    pytest.param(['{"target": 5}'], "line 1: no 'nums'", id="no-nums"),
-    pytest.param(['{"nums": [2, 3]}'], "line 1: no 'target'", id="no-target"),
-    pytest.param(['{"answer": 1}'], "line 1: no 'target' or 'nums'", id="neither"),
-    pytest.param(["[5, [2, 3]]"], "line 1: not an object with 'target' and 'nums'", id="a-list"),
+    pytest.param(['{"target": 5, "nums": [2, 3]}', "{oops"], "bad.jsonl, row 2: not JSON", id="not-json"),
+    pytest.param(['{"target": 5}'], "row 1: no 'nums'", id="no-nums"),
+    pytest.param(['{"nums": [2, 3]}'], "row 1: no 'target'", id="no-target"),
+    pytest.param(['{"answer": 1}'], "row 1: no 'target' or 'nums'", id="neither"),
+    pytest.param(["[5, [2, 3]]"], "row 1: not a JSON object", id="a-list"),
     pytest.param(['{"target": 5, "nums": "2 3"}'], "'nums' must be a list of non-negative integers", id="nums-text"),
     pytest.param(['{"target": 5, "nums": []}'], "'nums' must be a list of non-negative", id="nums-empty"),
     pytest.param(['{"target": 5, "nums": [2, -3]}'], "'nums' must be a list of non-negative", id="nums-negative"),
@@ -153,7 +153,10 @@ def test_long_prompts_are_dropped(tmp_path, tiny_model, capsys):
     pytest.param(['{"target": 5, "nums": [true, 3]}'], "'nums' must be a list of non-negative", id="nums-bool"),
     pytest.param(['{"target": 5.5, "nums": [2, 3]}'], "'target' must be an integer, not 5.5", id="target-decimal"),
     pytest.param(['{"target": "5", "nums": [2, 3]}'], "'target' must be an integer, not '5'", id="target-text"),
-    pytest.param([], "bad.jsonl: no puzzles in the file", id="empty"),
+    pytest.param([], "bad.jsonl: empty file", id="empty"),
+    pytest.param(["", "  "], "bad.jsonl: empty file", id="blank"),
+    pytest.param(['{"target": 5, "nums": [2, 3]}', "", '{"target": 5}'], "bad.jsonl, row 3: no 'nums'",
+                 id="numbered-by-line"),
 ])
 def test_bad_jsonl_gets_one_clear_error(tmp_path, lines, message):
     path = write_jsonl(tmp_path / "bad.jsonl", lines)
