@@ -12,7 +12,7 @@ FLAVOUR := $(if $(HAS_GPU),gpu,cpu)
 STAMP := $(VENV)/.installed-$(FLAVOUR)
 TORCH_PIN := $(shell grep '^torch==' requirements.txt | cut -d' ' -f1)
 
-.PHONY: help demo plot report gsm8k-0.5b gsm8k-1.5b kk-7b clue-14b train eval bench test venv need-gpu
+.PHONY: help demo plot report gsm8k-0.5b gsm8k-1.5b kk-7b clue-14b countdown-3b train eval bench test venv need-gpu
 
 help:
 	@echo "make demo         GRPO on SmolLM2-135M from PyPI: no GPU, no hub; before/after table and curves"
@@ -23,6 +23,7 @@ help:
 	@echo "make gsm8k-1.5b   train system B (Qwen2.5-1.5B, GSM8K) on a CUDA GPU"
 	@echo "make kk-7b        train system C (Qwen2.5-7B, Knights and Knaves, three stages); ARGS=\"--stage 2\" for one"
 	@echo "make clue-14b     train system D (Qwen2.5-14B, Temporal Clue puzzles generated with CP-SAT)"
+	@echo "make countdown-3b train TinyZero's Countdown (Qwen2.5-3B base model); ARGS=\"--chat true\" for the Instruct one"
 	@echo "make train        train any recipe file: RECIPE=gsm8k_0_5b (recipes/<name>.py) [ARGS=...]"
 	@echo "                  these on several GPUs: GPUS=4 [DIST=fsdp2|zero3|ddp] [VLLM_GPUS=1]; README: More GPUs"
 	@echo "make eval         evaluate any recipe: RECIPE=gsm8k_0_5b [ADAPTER=outputs/gsm8k-0.5b/adapter] [ARGS=...]"
@@ -84,6 +85,9 @@ kk-7b: need-gpu $(STAMP)
 
 clue-14b: need-gpu $(STAMP)
 	$(call RUN_RECIPE,temporal_clue_14b) $(ARGS)
+
+countdown-3b: need-gpu $(STAMP)
+	$(call RUN_RECIPE,countdown_3b) $(ARGS)
 
 RECIPE ?= gsm8k_0_5b
 train: need-gpu $(STAMP)

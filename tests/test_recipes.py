@@ -96,7 +96,7 @@ def test_importing_a_recipe_has_no_side_effects(tmp_path):
     # imported in an empty folder, which must stay empty: the checkout itself may hold outputs/ and .cache/ from the
     # README's commands (and this test's own imports of the recipes ran there already)
     code = "import recipes.gsm8k_0_5b, recipes.gsm8k_1_5b, recipes.demo_smollm2, recipes.knights_knaves_7b, " \
-           "recipes.temporal_clue_14b"
+           "recipes.temporal_clue_14b, recipes.countdown_3b"
     subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True,
                    env={**os.environ, "PYTHONPATH": ROOT})
     assert os.listdir(tmp_path) == []
