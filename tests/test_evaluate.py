@@ -9,7 +9,7 @@ from data import gsm8k
 from recipes import gsm8k_0_5b, gsm8k_1_5b
 from recipes.common.args import parse_args
 from recipes.common.model import load_model
-from recipes.common.evaluation import evaluate, results_table
+from recipes.common.evaluation import Task, evaluate, results_table
 from recipes.tools import evaluate as evaluate_cli
 
 
@@ -23,6 +23,26 @@ def test_accuracy_and_format_follow_the_recipes_rules(monkeypatch):
     b = evaluate(None, None, rows, gsm8k_1_5b.TASK, max_new_tokens=8)  # B credits a single matching number
     assert (b["accuracy"], b["format_rate"]) == (100.0, 50.0)  # B has no <validate>: the first text complies
     assert [r["correct"] for r in b["records"]] == [True, True]
+
+
+def test_a_task_judges_each_completion_with_its_whole_row(monkeypatch):
+    """A gold answer in several columns needs no packing: the task reads the row, and the record keeps those columns."""
+    rows = Dataset.from_list([{"prompt": "p1", "nums": [2, 3], "target": 5, "question": None},
+                              {"prompt": "p2", "nums": [4, 1], "target": 3, "question": None}])
+    seen = []
+
+    def sums_to_target(text, row):
+        seen.append(row)
+        return sum(row["nums"]) == row["target"] and str(row["target"]) in text
+
+    task = Task(name="t", is_correct=sums_to_target, follows_format=lambda text: True,
+                is_lenient_correct=lambda text, row: str(row["target"]) in text, gold_columns=("nums", "target"))
+    monkeypatch.setattr("recipes.common.processes.generate", lambda *a, **k: (["5", "3"], [1, 1]))
+    result = evaluate(None, None, rows, task, max_new_tokens=8)
+    assert seen == rows.to_list()  # the whole row, prompt and all
+    assert [(r["gold"], r["correct"], r["lenient"]) for r in result["records"]] == [
+        ({"nums": [2, 3], "target": 5}, True, True), ({"nums": [4, 1], "target": 3}, False, True)]
+    assert (result["accuracy"], result["lenient_accuracy"]) == (50.0, 100.0)
 
 
 def test_results_table_shows_both_runs_and_the_published_numbers():

@@ -117,6 +117,20 @@ def test_a_run_in_stages_with_several_evaluation_sets(tmp_path):
     assert page.count("src='data:image/svg+xml;base64,") == 3
 
 
+def test_a_gold_answer_of_several_columns_and_no_question(tmp_path):
+    """As the Countdown recipe writes its records: the gold answer is the row's numbers and target."""
+    run = tmp_path / "countdown-3b"
+    write(run / "log_history.json", HISTORY)
+    for stage, ok in (("before", [False, False]), ("after", [True, False])):
+        evaluation = result(ok, stage)
+        for i, record in enumerate(evaluation["records"]):
+            record.update(question=None, gold={"nums": [i, 7], "target": i + 7})
+        write(run / f"eval_{stage}.json", {"eval_set": "test", "sets": {"test": evaluation}})
+    page = read_report(run)
+    assert "2 questions: 1 went from wrong to right, 0 from right to wrong" in page
+    assert "<code>{&quot;nums&quot;: [1, 7], &quot;target&quot;: 8}</code>" in page
+
+
 def test_missing_files_are_said_in_their_sections(tmp_path):
     write(tmp_path / "log_history.json", HISTORY)
     page = read_report(tmp_path)
