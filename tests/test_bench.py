@@ -132,7 +132,8 @@ def test_summary_leaves_out_the_warm_up_step():
 @pytest.mark.parametrize("recipe, flags, learning_rate", [
     ("knights_knaves_7b:3", ["--puzzles", "8"], 2e-7),  # one stage of a staged recipe: stage 3's settings
     ("temporal_clue_14b", ["--eval_limit", "1"], 6e-6),  # generated data: only the puzzles the steps use
-], ids=["kk-stage-3", "temporal-clue"])
+    ("countdown_3b", ["--puzzles", "8"], 1e-5),  # a recipe of its own flags (ExtraArguments), generated puzzles
+], ids=["kk-stage-3", "temporal-clue", "countdown"])
 def test_bench_drives_each_kind_of_recipe(recipe, flags, learning_rate, tiny_model, tmp_path):
     runs = tmp_path / "runs.json"
     done = subprocess.run(
@@ -147,6 +148,23 @@ def test_bench_drives_each_kind_of_recipe(recipe, flags, learning_rate, tiny_mod
     assert run["recipe"] == recipe and run["learning_rate"] == learning_rate
     assert run["completions_per_step"] == 4 and run["num_generations"] == 2
     assert len(run["steps"]) == 2 and all(s["tokens"] > 0 for s in run["steps"])
+
+
+def test_the_random_models_tokenizer_learns_the_text_of_the_recipes_prompts(countdown_dir, tmp_path, monkeypatch):
+    """Countdown's rows have no question: the corpus is their prompts, text or the chat messages' contents, read
+    with the flags the runs get."""
+    from data import countdown
+    from recipes.countdown_3b import DATA_SEED
+    from recipes.tools import random_model
+
+    corpora = []
+    monkeypatch.setattr(random_model, "build", lambda shape, out, corpus: corpora.append((shape, corpus)))
+    bench.build_model("countdown_3b", "qwen2.5-3b", tmp_path, ["--dataset_name", str(countdown_dir)])
+    bench.build_model("countdown_3b", "qwen2.5-3b", tmp_path, ["--puzzles", "5", "--eval_limit", "2", "--chat", "true"])
+    test = countdown.load(str(countdown_dir), "test")
+    assert corpora[0] == ("qwen2.5-3b", test["prompt"]) and len(test) == 1024
+    generated = countdown.generate(2, DATA_SEED, chat=True)
+    assert corpora[1][1] == [message["content"] for prompt in generated["prompt"] for message in prompt]
 
 
 def test_table_compares_runs_with_the_same_flags(tmp_path):

@@ -392,15 +392,15 @@ def model_dir(recipe: str, shape: str, cache: Path) -> Path:
     return cache / f"{shape}-{recipe.split(':')[0].split('_')[0]}"
 
 
-def build_model(recipe: str, shape: str, dataset: str, cache: Path) -> None:
+def build_model(recipe: str, shape: str, cache: Path, recipe_flags: list[str]) -> None:
     """A random-weight model of the recipe's shape, its tokenizer trained on the text of the recipe's prompts (its
-    evaluation sets), so that prompts have about their real length in tokens."""
+    evaluation sets, read with the flags the runs get), so that prompts have about their real length in tokens."""
     from recipes.common.args import parse_args
     from recipes.tools import random_model
 
     module = load_recipe(recipe.partition(":")[0])
-    args, _ = parse_args(module.DEFAULTS, ["--dataset_name", dataset])
-    texts = [text for rows in module.load_eval_sets(args).values() for prompt in rows["prompt"]
+    args, _, *extra = parse_args(module.DEFAULTS, recipe_flags, getattr(module, "ExtraArguments", None))
+    texts = [text for rows in module.load_eval_sets(args, *extra).values() for prompt in rows["prompt"]
              for text in ([prompt] if isinstance(prompt, str) else [m["content"] for m in prompt])]
     random_model.build(shape, model_dir(recipe, shape, cache), texts)
 
@@ -434,7 +434,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=4, help="GRPO steps a run: the first is warm-up (default 4)")
     parser.add_argument("--memory_gb", type=float, default=24,
                         help="GPU memory each run sees, as on a GPU of that size (the rest is held); 0: all of it")
-    parser.add_argument("--dataset_name", default="openai/gsm8k", help="GSM8K: hub id, folder or JSONL file")
+    parser.add_argument("--dataset_name", help="The data of every recipe run (hub id, folder or file); default: each "
+                        "recipe's own")
     parser.add_argument("--model", help="Use this model for every recipe instead of a random one of its shape")
     parser.add_argument("--cache", type=Path, default=ROOT / ".cache" / "bench", help="Where random models are kept")
     parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
@@ -452,7 +453,7 @@ def main(argv: list[str] | None = None) -> int:
         a.output.write_text(table(saved, "Made from the runs in " + ", ".join(f"`{p.name}`" for p in a.table)))
         print(f"[bench] wrote {a.output} from {len(saved)} run(s)")
         return 0
-    flags = [f for f in a.recipe_flags if f != "--"] + ["--dataset_name", a.dataset_name]
+    flags = [f for f in a.recipe_flags if f != "--"] + (["--dataset_name", a.dataset_name] if a.dataset_name else [])
     shapes = benchmarked()
     if a.recipes is None:
         a.recipes = [entry for entry, shape in shapes.items() if shape or a.model]
@@ -490,10 +491,10 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for recipe in a.recipes:
             model = a.model or str(model_dir(recipe, shapes[recipe], a.cache))
-            if not a.model and not (Path(model) / "config.json").is_file():  # in its own process: no GPU memory here
-                subprocess.run([*BENCH, "--build", recipe, shapes[recipe], a.dataset_name, str(a.cache)], cwd=ROOT,
-                               check=True)
             key = run_key(recipe)
+            if not a.model and not (Path(model) / "config.json").is_file():  # in its own process: no GPU memory here
+                subprocess.run([*BENCH, "--build", recipe, shapes[recipe], str(a.cache), *key["flags"]], cwd=ROOT,
+                               check=True)
             for engine in engines(recipe):
                 if any(r["recipe"] == recipe and r["engine"] == engine for r in runs):
                     continue
@@ -540,7 +541,7 @@ if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--quantize":
         quantize_copy(sys.argv[2], Path(sys.argv[3]))
     elif len(sys.argv) > 1 and sys.argv[1] == "--build":
-        build_model(sys.argv[2], sys.argv[3], sys.argv[4], Path(sys.argv[5]))
+        build_model(sys.argv[2], sys.argv[3], Path(sys.argv[4]), sys.argv[5:])
     elif len(sys.argv) > 1 and sys.argv[1] == "--worker":
         recipe_, engine_, model_, steps_, memory_, result_, *flags_ = sys.argv[2:]
         faulthandler.register(signal.SIGUSR1, all_threads=True)  # for --timeout
