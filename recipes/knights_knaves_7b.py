@@ -134,13 +134,9 @@ class ExtraArguments:
 
 # --- Data ------------------------------------------------------------------------------------------------------
 
-def puzzles(people: int, count: int, skip: int = 0):
-    return kk.generate(skip + count, people, DATA_SEED).select(range(skip, skip + count))
-
-
 def load_data(stage: Stage, tokenizer):
     """The stage's training puzzles, prompts rendered to text so that the pre-filled "<think>" turn is continued."""
-    rows = puzzles(stage.extra.people, stage.extra.puzzles, skip=EVAL_PUZZLES)
+    rows = kk.generate(stage.extra.puzzles, stage.extra.people, DATA_SEED, start=EVAL_PUZZLES)
     rows = rows.map(lambda row: maybe_apply_chat_template(row, tokenizer))
     return drop_long_prompts(rows, tokenizer, stage.args.max_prompt_tokens)
 
@@ -148,17 +144,8 @@ def load_data(stage: Stage, tokenizer):
 def load_eval_sets(args: RecipeArguments, extra: ExtraArguments | None = None) -> dict:
     """{"3ppl": rows, …, "7ppl": rows}: generated held-out puzzles, or Logic-RL's test files (--kk_test_dir); 100 of
     each size, or --eval_limit."""
-    test_dir = extra.kk_test_dir if extra else None
     count = EVAL_PUZZLES if args.eval_limit is None else args.eval_limit
-    sets = {}
-    for people in EVAL_SIZES:
-        if test_dir:
-            rows = kk.load_parquet(os.path.join(test_dir, f"{people}ppl", "test.parquet"))
-        else:
-            rows = puzzles(people, min(count, EVAL_PUZZLES))
-        rows = rows.select(range(min(count, len(rows))))
-        sets[f"{people}ppl"] = rows.map(lambda row: {"question": row["quiz"], "answer": row["solution_text"]})
-    return sets
+    return kk.eval_sets(EVAL_SIZES, count, DATA_SEED, EVAL_PUZZLES, extra.kk_test_dir if extra else None)
 
 
 # --- Training --------------------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from recipes.common.model import load_model
 from recipes.common.stages import stage_settings, start_from
 from recipes.errors import RecipeError
 from recipes.knights_knaves_7b import DEFAULTS, STAGES, TASK, ExtraArguments
+from data import knights_knaves as kk
 from rewards.knights_knaves import kk_reward
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -130,7 +131,7 @@ def test_the_prefilled_think_is_continued_in_training_and_evaluation(tiny_model,
     rendered = []
     monkeypatch.setattr(generation, "_hf_generate", lambda model, tok, texts, *a: (rendered.extend(texts) or
                                                                                ([""] * len(texts), [0] * len(texts))))
-    messages = recipe.puzzles(3, 1, skip=recipe.EVAL_PUZZLES)[0]["prompt"]
+    messages = kk.generate(1, 3, recipe.DATA_SEED, start=recipe.EVAL_PUZZLES)[0]["prompt"]
     generation.generate(None, tokenizer, [messages, "plain text", [{"role": "user", "content": "hi"}]], 4, 2)
     assert rendered == [text, "plain text", "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"]
 
@@ -149,9 +150,9 @@ def test_test_puzzles_are_never_trained_on():
     test = recipe.load_eval_sets(args)
     assert list(test) == SIZES and [len(rows) for rows in test.values()] == [30] * 5
     assert all(len(row["names"]) == int(size[0]) for size, rows in test.items() for row in rows)
-    held_out = {row["quiz"] for row in recipe.puzzles(5, recipe.EVAL_PUZZLES)}
+    held_out = {row["quiz"] for row in kk.generate(recipe.EVAL_PUZZLES, 5, recipe.DATA_SEED)}
     assert set(test["5ppl"]["quiz"]) <= held_out
-    training = recipe.puzzles(5, 200, skip=recipe.EVAL_PUZZLES)
+    training = kk.generate(200, 5, recipe.DATA_SEED, start=recipe.EVAL_PUZZLES)
     assert len(set(training["quiz"])) == 200 and not held_out & set(training["quiz"])
 
 
