@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass, field
 
 from recipes.common.args import LORA_MODULES, RecipeArguments, run  # first: imports Unsloth
-from recipes.common.evaluation import Task, evaluate_stage, read_evaluation
+from recipes.common.evaluation import Task, accuracies, accuracy_table, evaluate_stage, read_evaluation
 from recipes.common.model import load_model
 from recipes.common.processes import write_json
 from recipes.common.stages import Stage, check_stages, stage_settings, stages_to_train, start_from
@@ -163,36 +163,6 @@ def stage_trainer(model, tokenizer, stage: Stage) -> GRPOTrainer:
     return trainer
 
 
-# --- Evaluation ------------------------------------------------------------------------------------------------
-
-def accuracies(result: dict | None) -> dict | None:
-    """{"3ppl": 0.4, …, "avg": …}: fractions, as Logic-RL's table prints them; the average is over sizes."""
-    if result is None:
-        return None
-    sizes = {size: r["accuracy"] / 100 for size, r in result["sets"].items()}
-    return {**sizes, "avg": sum(sizes.values()) / len(sizes)}
-
-
-def accuracy_table(before: dict | None, after: dict | None, after_label: str, eval_set: str) -> str:
-    """Logic-RL's table: a row per model, a column per puzzle size and the average; then format and length."""
-    columns = [f"{n}ppl" for n in EVAL_SIZES] + ["avg"]
-    lines = [f"{'':16}" + "".join(f"{c:>7}" for c in columns)]
-    for label, result in (("before", before), (after_label, after)):
-        row = accuracies(result)
-        lines.append(f"{label:16}" + "".join(f"{row[c]:>7.2f}" if row else f"{'-':>7}" for c in columns))
-    lines.append(f"published: 5ppl {TASK.published[0] / 100:.2f} -> {TASK.published[1] / 100:.2f} (Logic-RL's "
-                 "three-stage run; GPT-4o about 0.30)")
-    for label, result in (("before", before), (after_label, after)):
-        if result:
-            records = [r for size in result["sets"].values() for r in size["records"]]
-            lines.append(f"{label}: format {100 * sum(r['format'] for r in records) / len(records):.1f} %, "
-                         f"mean completion {sum(r['tokens'] for r in records) / len(records):.0f} tokens")
-    count = next(iter((after or before)["sets"].values()))["n"]
-    source = "Logic-RL's test files" if eval_set != "generated" else f"generated with seed {DATA_SEED}"
-    lines.append(f"({count} puzzles per size, {source}; greedy decoding)")
-    return "\n".join(lines)
-
-
 # --- The run ---------------------------------------------------------------------------------------------------
 
 def main(args, training_args, curriculum) -> dict | None:
@@ -239,7 +209,10 @@ def main(args, training_args, curriculum) -> dict | None:
     report = {"eval_set": eval_set, "before": accuracies(before), "after": accuracies(after),
               "after_stage": last.number, "published_5ppl": [p / 100 for p in TASK.published]}
     write_json(os.path.join(root, "kk_results.json"), report)
-    print(accuracy_table(before, after, label, eval_set))
+    source = "Logic-RL's test files" if eval_set != "generated" else f"generated with seed {DATA_SEED}"
+    published = (f"published: 5ppl {TASK.published[0] / 100:.2f} -> {TASK.published[1] / 100:.2f} (Logic-RL's "
+                 "three-stage run; GPT-4o about 0.30)")
+    print(accuracy_table(before, after, label, published, f"puzzles per size, {source}"))
     print(f"[report] {write_report(root, TASK.published)}")
     return report
 
