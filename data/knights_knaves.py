@@ -179,9 +179,9 @@ def puzzles(n_people: int, seed: int = 0, system_prompt: str = SYSTEM_PROMPT) ->
         yield make_row(quiz_text(statements, names, rng), names, list(found[0]), system_prompt)
 
 
-def generate(count: int, n_people: int, seed: int = 0, system_prompt: str = SYSTEM_PROMPT) -> Dataset:
-    """The first `count` puzzles of the stream for this seed and size, as a dataset."""
-    return Dataset.from_list(list(itertools.islice(puzzles(n_people, seed, system_prompt), count)))
+def generate(count: int, n_people: int, seed: int = 0, system_prompt: str = SYSTEM_PROMPT, start: int = 0) -> Dataset:
+    """Puzzles `start` to `start + count - 1` of the stream for this seed and size, as a dataset."""
+    return Dataset.from_list(list(itertools.islice(puzzles(n_people, seed, system_prompt), start, start + count)))
 
 
 def load_parquet(path: str, system_prompt: str = SYSTEM_PROMPT) -> Dataset:
@@ -203,3 +203,18 @@ def load_parquet(path: str, system_prompt: str = SYSTEM_PROMPT) -> Dataset:
     if not rows:
         raise RecipeError(f"{path}: no puzzles in the file")
     return Dataset.from_list([make_row(r["quiz"], r["names"], r["solution"], system_prompt) for r in rows])
+
+
+def eval_sets(sizes, count: int, seed: int, held_out: int, test_dir: str | None = None) -> dict:
+    """{"3ppl": rows, …}: for each size, the first `count` puzzles of Logic-RL's DIR/{N}ppl/test.parquet (`test_dir`),
+    or of the first `held_out` puzzles of the stream for `seed` (those that training skips), with the `question` and
+    `answer` columns that the evaluation reads."""
+    sets = {}
+    for people in sizes:
+        if test_dir:
+            rows = load_parquet(os.path.join(test_dir, f"{people}ppl", "test.parquet"))
+        else:
+            rows = generate(min(count, held_out), people, seed)
+        rows = rows.select(range(min(count, len(rows))))
+        sets[f"{people}ppl"] = rows.map(lambda row: {"question": row["quiz"], "answer": row["solution_text"]})
+    return sets

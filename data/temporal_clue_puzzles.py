@@ -1,5 +1,6 @@
 """Temporal Clue puzzles (system D, OpenPipe), generated from a seed with OR-Tools' CP-SAT solver. The night and its
-rules are in `data/temporal_clue_night.py`, their CP-SAT model in `data/temporal_clue_solver.py`, the wording in
+rules are in `data/temporal_clue_night.py`, their CP-SAT model in `data/temporal_clue_solver.py`, the questions in
+`data/temporal_clue_questions.py`, the random clues in `data/temporal_clue_clues.py`, the wording in
 `data/temporal_clue_text.py`; `data/temporal_clue.py` makes dataset rows of the puzzles. The questions ask who, with
 what, where, when and why, plus bonus questions ("Where was the Knife at 11:00 PM?"); the clues must pin down every
 answer.
@@ -10,8 +11,8 @@ How a puzzle is made (`puzzle(seed, index)`):
    shared motives.
 2. The true night (`simulate`): a seeded random walk for every person, weapons carried along by a suspect in their
    room, and a murder where a suspect is alone with a weapon; without such a moment everything is drawn again.
-3. The questions, and whether the weapon and the time are given away as clues instead of asked, about as often as
-   in the public puzzles.
+3. The questions (`questions`), and whether the weapon and the time are given away as clues instead of asked, about
+   as often as in the public puzzles.
 4. Clues until the answers are unique. CP-SAT looks for another night that obeys the rules and the clues so far but
    answers some question differently; three clues true of the real night and false of that one are added, until
    there is no such night (INFEASIBLE). Each clue is an assumption literal of one model, so every check is one
@@ -39,164 +40,15 @@ Differences from OpenPipe's generator (bradhilton/temporal-clue, MIT):
 """
 
 import random
-from dataclasses import dataclass
 
-from data.temporal_clue_night import DIRECTIONS, DIRECTIONS_OPPOSITE, Night, holds, simulate
+from data.temporal_clue_clues import CLUE_WEIGHTS, Clues
+from data.temporal_clue_night import Night, holds, simulate
+from data.temporal_clue_questions import Question, questions
 from data.temporal_clue_solver import Model
-from data.temporal_clue_text import QUESTIONS, Text, render
-
-# The public puzzles give the weapon (33 of 128) or the time (45 of the 112 with times) as a clue instead of asking
-# it. Ours must give the time where nothing else tells it apart (one puzzle in three: the murderer, Mr. Boddy and the
-# weapon often stay together for a while), the weapon rarely (1 in 100); these chances make up the rest. Bonus
-# questions fill up to 8 questions, each kept 7 times in 10: OpenPipe dropped one when its answer was a needed clue,
-# which left the public puzzles 1.3 fewer than 8 on average.
-WEAPON_GIVEN, TIME_GIVEN, BONUS_KEPT = 0.25, 0.1, 0.7
-
-# Clue kinds drawn while the answers are not yet unique, and their weights (tuned so that the finished puzzles have
-# about the public set's mix of kinds).
-CLUE_WEIGHTS = {"at": 7, "move": 5, "carry": 3, "same_room": 5, "together": 4.5, "beside": 7, "motive": 0.5, "or": 4,
-                "iff": 4}
+from data.temporal_clue_text import Text, render
 
 ATTEMPTS = 20  # sub-seeds tried for one puzzle before giving up
 BATCH = 3  # clues added against each night that answers differently
-
-
-# --- Drawing clues that are true of the night ----------------------------------------------------------------------
-
-class Clues:
-    """Random true clues (and false statements to pair with them) about one night."""
-
-    def __init__(self, night: Night, rng: random.Random):
-        self.night, self.rng = night, rng
-        self.moves = [(("suspect", s), t) for s in range(len(night.suspects)) for t in range(1, len(night.times))
-                      if night.where["suspect", s][t - 1] != night.where["suspect", s][t]]
-        self.carries = [(("suspect", s), ("weapon", w), t) for s in range(len(night.suspects))
-                        for w in range(len(night.weapons)) for t in range(1, len(night.times))
-                        if night.where["weapon", w][t - 1] != night.where["weapon", w][t]
-                        and night.where["weapon", w][t - 1:t + 1] == night.where["suspect", s][t - 1:t + 1]]
-
-    def describe(self, piece: tuple) -> tuple:
-        """The piece by name, or as the murderer, the murder weapon or the suspect with its motive."""
-        night, options = self.night, [piece]
-        if piece == ("suspect", night.murderer):
-            options.append(("murderer", 0))
-        if piece == ("weapon", night.weapon):
-            options.append(("murder weapon", 0))
-        if piece[0] == "suspect" and len(night.motives) > 1:
-            options.append(("motive", night.motive[piece[1]]))
-        return self.rng.choice(options)
-
-    def draw(self, kind: str) -> tuple | None:
-        """A random true clue of this kind, or None when the night has none to offer."""
-        night, rng = self.night, self.rng
-        n_times = len(night.times)
-        if kind == "at":
-            return self.true_at()
-        if kind == "move":
-            if not self.moves:
-                return None
-            piece, t = rng.choice(self.moves)
-            return ("move", self.describe(piece), t, night.where[piece][t - 1], night.where[piece][t])
-        if kind == "carry":
-            if not self.carries:
-                return None
-            suspect, weapon, t = rng.choice(self.carries)
-            subject = self.describe(suspect)
-            if subject == suspect and weapon == ("weapon", night.weapon) and rng.random() < 0.5:
-                weapon = ("murder weapon", 0)
-            return ("carry", subject, weapon, t, night.where[suspect][t - 1], night.where[suspect][t])
-        if kind in ("same_room", "together"):
-            if kind == "together" and n_times == 1:
-                return None
-            t = rng.randrange(n_times)
-            first = rng.choice(night.pieces)
-            others = [p for p in night.pieces if p != first and night.where[p][t] == night.where[first][t]]
-            if not others:
-                return None
-            second = rng.choice(others)
-            subject = self.describe(first) if second[0] != "suspect" else first
-            return (kind, subject, second, t if kind == "same_room" else night.where[first][t])
-        if kind == "beside":
-            t, first = rng.randrange(n_times), rng.choice(night.pieces)
-            direction = rng.choice(list(DIRECTIONS))
-            room = night.neighbour(night.where[first][t], DIRECTIONS_OPPOSITE[direction])
-            others = [p for p in night.pieces if night.where[p][t] == room]
-            return ("beside", first, rng.choice(others), t, direction) if others else None
-        if kind == "motive":
-            if len(night.motives) < 2:
-                return None
-            s = rng.randrange(len(night.suspects))
-            return ("motive", s, night.motive[s])
-        if kind == "or":
-            pair = [self.true_at(), self.false_at()]
-            rng.shuffle(pair)
-            return ("or", *pair) if pair[0] != pair[1] else None
-        if kind == "iff":
-            pair = (self.true_at(), self.true_at()) if rng.random() < 0.5 else (self.false_at(), self.false_at())
-            return ("iff", *pair) if pair[0] != pair[1] else None
-        raise ValueError(f"unknown clue kind {kind!r}")
-
-    def true_at(self) -> tuple:
-        piece, t = self.rng.choice(self.night.pieces), self.rng.randrange(len(self.night.times))
-        return ("at", self.describe(piece), t, self.night.where[piece][t])
-
-    def false_at(self) -> tuple:
-        while True:
-            piece, t = self.rng.choice(self.night.pieces), self.rng.randrange(len(self.night.times))
-            statement = ("at", self.describe(piece), t, self.rng.randrange(len(self.night.rooms)))
-            if not holds(statement, self.night):
-                return statement
-
-
-@dataclass
-class Question:
-    kind: str  # who, what, where, when, why or bonus
-    expr: tuple  # true exactly when the answer is the real one
-    text: str
-    word: str  # what the answer line asks for: SUSPECT, ROOM, ...
-    answer: str
-
-
-def questions(night: Night, rng: random.Random) -> tuple[list[Question], list[tuple]]:
-    """The questions, and the murder facts given away as clues instead (the weapon, the time)."""
-    text = Text(night)
-    facts = {"who": ("killer", night.murderer, night.suspects[night.murderer]),
-             "what": ("weapon", night.weapon, night.weapons[night.weapon]),
-             "where": ("room", night.room, night.rooms[night.room]),
-             "when": ("time", night.time, night.times[night.time]),
-             "why": ("why", night.motive[night.murderer], night.motives[night.motive[night.murderer]])}
-    given = []
-    if rng.random() < WEAPON_GIVEN:
-        given.append(facts.pop("what")[:2])
-    if len(night.times) < 2:
-        facts.pop("when")  # one time: nothing to ask
-    elif rng.random() < TIME_GIVEN:
-        given.append(facts.pop("when")[:2])
-    if len(night.motives) < 2:
-        facts.pop("why")
-    asked = [Question(kind, (fact, index), QUESTIONS[kind][0], QUESTIONS[kind][1], answer)
-             for kind, (fact, index, answer) in facts.items()]
-
-    bonus = []
-    for t in range(len(night.times)):
-        for piece in night.pieces:
-            room = night.where[piece][t]
-            if piece[0] != "boddy":
-                bonus.append(("at", piece, t, room))
-            if piece[0] == "suspect" and len(night.motives) > 1 and not night.shared(night.motive[piece[1]]):
-                bonus.append(("at", ("motive", night.motive[piece[1]]), t, room))
-    if len(night.motives) > 1:
-        bonus += [("motive", s, m) for s, m in enumerate(night.motive)]
-    count = sum(rng.random() < BONUS_KEPT for _ in range(8 - len(asked)))
-    for expr in rng.sample(bonus, min(len(bonus), count)):
-        if expr[0] == "at":
-            words, answer = text.question(expr), night.rooms[expr[3]]
-        elif night.shared(expr[2]) or rng.random() < 0.5:
-            words, answer = text.question(expr), night.motives[expr[2]]
-        else:
-            words, answer = text.question(expr, who=True), night.suspects[expr[1]]
-        asked.append(Question("bonus", expr, *words, answer))
-    return asked, given
 
 
 def clue_target(night: Night, rng: random.Random) -> int:

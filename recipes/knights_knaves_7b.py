@@ -16,18 +16,15 @@ import os
 import re
 from dataclasses import dataclass, field
 
-from recipes.common.args import LORA_MODULES, RecipeArguments, parse_again, run  # first: imports Unsloth
-from recipes.common.checkpoints import NO_RESUME, RESUME_LAST, check_output_dir, resume_checkpoint
-from recipes.common.evaluation import Task, evaluate_stage, read_evaluation
-from recipes.common.model import adapter_settings, load_model
+from recipes.common.args import LORA_MODULES, RecipeArguments, run  # first: imports Unsloth
+from recipes.common.evaluation import Task, accuracies, accuracy_table, evaluate_stage, read_evaluation
+from recipes.common.model import load_model
 from recipes.common.processes import write_json
-from recipes.common.start import SHARDED
+from recipes.common.stages import Stage, check_stages, stage_settings, stages_to_train, start_from
+from recipes.common.temperature import TemperatureSchedule
 from recipes.common.training import train
 from recipes.errors import RecipeError
-from peft import set_peft_model_state_dict  # noqa: E402
-from peft.utils import load_peft_weights  # noqa: E402
-from transformers import TrainerCallback  # noqa: E402
-from trl import GRPOConfig, GRPOTrainer  # noqa: E402
+from trl import GRPOTrainer  # noqa: E402
 from trl.data_utils import maybe_apply_chat_template  # noqa: E402
 
 from data import knights_knaves as kk
@@ -74,7 +71,6 @@ STAGES = {
             num_generations=4, per_device_train_batch_size=8, gradient_accumulation_steps=4,
             max_completion_length=1024),
 }
-CURRICULUM_KEYS = ("people", "puzzles", "final_temperature")  # the stage settings that are not GRPOConfig fields
 
 DEFAULTS = dict(
     model=MODEL, output_dir="outputs/kk-7b",
@@ -119,7 +115,6 @@ TASK = Task(
 )
 
 
-
 @dataclass
 class ExtraArguments:
     stage: int | None = field(default=None, metadata={"help": "Train this stage only (1, 2 or 3); default: all."})
@@ -137,42 +132,11 @@ class ExtraArguments:
             raise RecipeError(f"--people must be from {kk.MIN_PEOPLE} to {kk.MAX_PEOPLE}, not {self.people}")
 
 
-@dataclass
-class Stage:
-    """One stage as this run trains it: the stage's settings under the user's flags."""
-    number: int
-    args: RecipeArguments
-    training_args: GRPOConfig
-    people: int
-    puzzles: int
-    final_temperature: float | None
-
-    @property
-    def adapter(self) -> str:
-        return os.path.join(self.training_args.output_dir, "adapter")
-
-
-def stage_settings(number: int, args: RecipeArguments, curriculum: ExtraArguments) -> Stage:
-    """Stage `number`'s row of STAGES as defaults under the command line (flags and --config keys still win); its
-    output goes to <output_dir>/stage-N."""
-    table = STAGES[number]
-    config = {key: value for key, value in table.items() if key not in CURRICULUM_KEYS}
-    stage_args, training_args, _ = parse_again(args, {**DEFAULTS, **config})
-    training_args.output_dir = os.path.join(training_args.output_dir, f"stage-{number}")
-    chosen = {key: table[key] if getattr(curriculum, key) is None else getattr(curriculum, key)
-              for key in CURRICULUM_KEYS}
-    return Stage(number, stage_args, training_args, **chosen)
-
-
 # --- Data ------------------------------------------------------------------------------------------------------
-
-def puzzles(people: int, count: int, skip: int = 0):
-    return kk.generate(skip + count, people, DATA_SEED).select(range(skip, skip + count))
-
 
 def load_data(stage: Stage, tokenizer):
     """The stage's training puzzles, prompts rendered to text so that the pre-filled "<think>" turn is continued."""
-    rows = puzzles(stage.people, stage.puzzles, skip=EVAL_PUZZLES)
+    rows = kk.generate(stage.extra.puzzles, stage.extra.people, DATA_SEED, start=EVAL_PUZZLES)
     rows = rows.map(lambda row: maybe_apply_chat_template(row, tokenizer))
     return drop_long_prompts(rows, tokenizer, stage.args.max_prompt_tokens)
 
@@ -180,55 +144,11 @@ def load_data(stage: Stage, tokenizer):
 def load_eval_sets(args: RecipeArguments, extra: ExtraArguments | None = None) -> dict:
     """{"3ppl": rows, …, "7ppl": rows}: generated held-out puzzles, or Logic-RL's test files (--kk_test_dir); 100 of
     each size, or --eval_limit."""
-    test_dir = extra.kk_test_dir if extra else None
     count = EVAL_PUZZLES if args.eval_limit is None else args.eval_limit
-    sets = {}
-    for people in EVAL_SIZES:
-        if test_dir:
-            rows = kk.load_parquet(os.path.join(test_dir, f"{people}ppl", "test.parquet"))
-        else:
-            rows = puzzles(people, min(count, EVAL_PUZZLES))
-        rows = rows.select(range(min(count, len(rows))))
-        sets[f"{people}ppl"] = rows.map(lambda row: {"question": row["quiz"], "answer": row["solution_text"]})
-    return sets
+    return kk.eval_sets(EVAL_SIZES, count, DATA_SEED, EVAL_PUZZLES, extra.kk_test_dir if extra else None)
 
 
 # --- Training --------------------------------------------------------------------------------------------------
-
-def set_temperature(trainer, value: float) -> None:
-    """Every copy of the sampling temperature that GRPOTrainer reads (TRL 1.14.2; Unsloth compiles its GRPOTrainer
-    from TRL's source and keeps these names): the log-probabilities (logits / temperature; Unsloth's loss reads
-    args.temperature), Hugging Face generation's config and the kwargs it re-applies to the model, and vLLM's
-    sampling parameters. Logged as `temperature` with the step's metrics."""
-    trainer.temperature = trainer.args.temperature = value
-    if getattr(trainer, "generation_config", None) is not None:
-        trainer.generation_config.temperature = value
-    if isinstance(getattr(trainer, "generation_kwargs", None), dict):
-        trainer.generation_kwargs["temperature"] = value
-    if getattr(trainer, "vllm_generation", None) is not None:
-        trainer.vllm_generation.temperature = value
-    trainer._metrics["train"]["temperature"].append(value)
-
-
-class TemperatureSchedule(TrainerCallback):
-    """At the start of each step, the sampling temperature: `start` at the first step and `end` at the last, in a
-    straight line between (constant when they are equal). A resumed run picks up the schedule at its step."""
-
-    def __init__(self, trainer, start: float, end: float):
-        args = trainer.args
-        if start != end and (args.steps_per_generation != args.gradient_accumulation_steps or args.num_iterations != 1):
-            # otherwise completions sampled at one temperature would be scored at the next step's
-            raise RecipeError("a temperature anneal needs new completions every step: leave steps_per_generation "
-                              "and num_iterations at their defaults")
-        self.trainer, self.start, self.end = trainer, start, end
-
-    def temperature_at(self, step: int, max_steps: int) -> float:
-        done = min(step / (max_steps - 1), 1.0) if max_steps > 1 else 0.0
-        return self.start + (self.end - self.start) * done
-
-    def on_step_begin(self, args, state, control, **kwargs):
-        set_temperature(self.trainer, self.temperature_at(state.global_step, state.max_steps))
-
 
 def stage_trainer(model, tokenizer, stage: Stage) -> GRPOTrainer:
     if "ref" in getattr(model, "peft_config", {}):
@@ -238,73 +158,9 @@ def stage_trainer(model, tokenizer, stage: Stage) -> GRPOTrainer:
     training_args = stage.training_args
     trainer = GRPOTrainer(model=model, processing_class=tokenizer, reward_funcs=REWARDS, args=training_args,
                           train_dataset=load_data(stage, tokenizer))
-    end = training_args.temperature if stage.final_temperature is None else stage.final_temperature
+    end = training_args.temperature if stage.extra.final_temperature is None else stage.extra.final_temperature
     trainer.add_callback(TemperatureSchedule(trainer, training_args.temperature, end))
     return trainer
-
-
-def start_from(model, adapter: str, args: RecipeArguments) -> None:
-    """The previous stage's LoRA weights, loaded into this run's fresh LoRA."""
-    saved = adapter_settings(adapter)
-    if (saved["lora_r"], saved["lora_target_modules"]) != (args.lora_r, sorted(args.lora_target_modules)):
-        raise RecipeError(f"the adapter at {adapter} has LoRA rank {saved['lora_r']} on "
-                          f"{','.join(saved['lora_target_modules'])}: pass the same --lora_r and --lora_target_modules")
-    set_peft_model_state_dict(model, load_peft_weights(adapter))
-    print(f"[train] starting from {adapter}")
-
-
-def stages_to_train(stages: list[Stage]) -> list[Stage]:
-    """A new run needs its folders free: the whole output folder when it starts at stage 1, else its first stage's
-    and the later stages' (trained from an adapter it replaces). With several stages, `--resume_from_checkpoint
-    last` skips the stages that saved their adapter, continues the next one from its last checkpoint (if it has one)
-    and starts the others afresh."""
-    first = stages[0]
-    wanted = str(first.training_args.resume_from_checkpoint).lower()
-    if len(stages) > 1 and wanted not in NO_RESUME + RESUME_LAST:
-        raise RecipeError("a checkpoint folder resumes one stage: add --stage N")
-    root = os.path.dirname(first.training_args.output_dir)
-    free = [root] if first.number == 1 else [os.path.join(root, f"stage-{n}") for n in STAGES if n >= first.number]
-    for folder in free:
-        check_output_dir(first.training_args, folder)
-    if len(stages) == 1 or wanted in NO_RESUME:
-        return stages
-    left = [s for s in stages if not os.path.isfile(os.path.join(s.adapter, "adapter_config.json"))]
-    for stage in left:
-        try:
-            resume_checkpoint(stage.training_args)
-        except RecipeError:  # nothing saved yet
-            stage.training_args.resume_from_checkpoint = None
-    return left
-
-
-# --- Evaluation ------------------------------------------------------------------------------------------------
-
-def accuracies(result: dict | None) -> dict | None:
-    """{"3ppl": 0.4, …, "avg": …}: fractions, as Logic-RL's table prints them; the average is over sizes."""
-    if result is None:
-        return None
-    sizes = {size: r["accuracy"] / 100 for size, r in result["sets"].items()}
-    return {**sizes, "avg": sum(sizes.values()) / len(sizes)}
-
-
-def accuracy_table(before: dict | None, after: dict | None, after_label: str, eval_set: str) -> str:
-    """Logic-RL's table: a row per model, a column per puzzle size and the average; then format and length."""
-    columns = [f"{n}ppl" for n in EVAL_SIZES] + ["avg"]
-    lines = [f"{'':16}" + "".join(f"{c:>7}" for c in columns)]
-    for label, result in (("before", before), (after_label, after)):
-        row = accuracies(result)
-        lines.append(f"{label:16}" + "".join(f"{row[c]:>7.2f}" if row else f"{'-':>7}" for c in columns))
-    lines.append(f"published: 5ppl {TASK.published[0] / 100:.2f} -> {TASK.published[1] / 100:.2f} (Logic-RL's "
-                 "three-stage run; GPT-4o about 0.30)")
-    for label, result in (("before", before), (after_label, after)):
-        if result:
-            records = [r for size in result["sets"].values() for r in size["records"]]
-            lines.append(f"{label}: format {100 * sum(r['format'] for r in records) / len(records):.1f} %, "
-                         f"mean completion {sum(r['tokens'] for r in records) / len(records):.0f} tokens")
-    count = next(iter((after or before)["sets"].values()))["n"]
-    source = "Logic-RL's test files" if eval_set != "generated" else f"generated with seed {DATA_SEED}"
-    lines.append(f"({count} puzzles per size, {source}; greedy decoding)")
-    return "\n".join(lines)
 
 
 # --- The run ---------------------------------------------------------------------------------------------------
@@ -312,24 +168,15 @@ def accuracy_table(before: dict | None, after: dict | None, after_label: str, ev
 def main(args, training_args, curriculum) -> dict | None:
     """Train the stages asked for (all three by default) and evaluate before and after. The command line is read
     again for each stage, over that stage's settings. Returns the table's numbers (None with --skip_eval)."""
-    stages = [stage_settings(n, args, curriculum) for n in ([curriculum.stage] if curriculum.stage else STAGES)]
+    stages = [stage_settings(n, STAGES, DEFAULTS, args, curriculum)
+              for n in ([curriculum.stage] if curriculum.stage else STAGES)]
     root = training_args.output_dir
-    stages = stages_to_train(stages)
+    stages = stages_to_train(stages, STAGES)
     if not stages:
         print(f"[train] every stage has its adapter in {root}: nothing to resume")
         return None
-    if stages[0].args.full_finetune:
-        raise RecipeError("--full_finetune is not for this recipe: its stages hand LoRA adapters on to each other")
-    if SHARDED and len(stages) > 1:
-        # the next stage would load its adapter into, and add a reference adapter to, an already sharded model
-        raise RecipeError("with FSDP2 or ZeRO-3, a launch trains one stage: run --stage 1, then --stage 2, then "
-                          "--stage 3 (or use DDP, which trains all three in one launch)")
+    check_stages(stages)  # a missing adapter or checkpoint fails here, before the model loads
     first, last = stages[0], stages[-1]
-    previous = os.path.join(root, f"stage-{first.number - 1}", "adapter")
-    if first.number > 1 and not os.path.isfile(os.path.join(previous, "adapter_config.json")):
-        raise RecipeError(f"stage {first.number} starts from stage {first.number - 1}'s adapter, and there is none "
-                          f"at {previous}: train stage {first.number - 1} first")
-    resume_checkpoint(first.training_args)  # a `last` without a checkpoint fails here, before the model loads
     args = first.args
     eval_set = curriculum.kk_test_dir or "generated"
     sets = None if args.skip_eval else load_eval_sets(args, curriculum)
@@ -344,11 +191,11 @@ def main(args, training_args, curriculum) -> dict | None:
 
     for stage in stages:
         if stage.number > 1:
-            start_from(model, os.path.join(root, f"stage-{stage.number - 1}", "adapter"), stage.args)
+            start_from(model, stage.previous_adapter, stage.args)
         t = stage.training_args
-        anneal = f" -> {stage.final_temperature}" if stage.final_temperature is not None else ""
+        anneal = f" -> {stage.extra.final_temperature}" if stage.extra.final_temperature is not None else ""
         prompts = t.per_device_train_batch_size * t.gradient_accumulation_steps // t.num_generations
-        print(f"[stage {stage.number}] {stage.people}-person puzzles, {t.max_steps} steps of {prompts} prompts x "
+        print(f"[stage {stage.number}] {stage.extra.people}-person puzzles, {t.max_steps} steps of {prompts} prompts x "
               f"{t.num_generations} completions, temperature {t.temperature}{anneal}, learning rate "
               f"{t.learning_rate:g} -> {t.output_dir}")
         adapter_dir = train(stage_trainer(model, tokenizer, stage), stage.args, t)
@@ -362,7 +209,10 @@ def main(args, training_args, curriculum) -> dict | None:
     report = {"eval_set": eval_set, "before": accuracies(before), "after": accuracies(after),
               "after_stage": last.number, "published_5ppl": [p / 100 for p in TASK.published]}
     write_json(os.path.join(root, "kk_results.json"), report)
-    print(accuracy_table(before, after, label, eval_set))
+    source = "Logic-RL's test files" if eval_set != "generated" else f"generated with seed {DATA_SEED}"
+    published = (f"published: 5ppl {TASK.published[0] / 100:.2f} -> {TASK.published[1] / 100:.2f} (Logic-RL's "
+                 "three-stage run; GPT-4o about 0.30)")
+    print(accuracy_table(before, after, label, published, f"puzzles per size, {source}"))
     print(f"[report] {write_report(root, TASK.published)}")
     return report
 

@@ -21,7 +21,7 @@ import pytest
 
 from recipes import gsm8k_0_5b, knights_knaves_7b
 from recipes.common import args as recipe_args
-from recipes.common import processes, start
+from recipes.common import processes, stages, start
 from recipes.common.args import parse_args
 from recipes.errors import RecipeError
 from recipes.tools import launch
@@ -378,7 +378,7 @@ def kk_main(*argv):
 
 
 def test_kk_trains_one_stage_per_launch_when_sharded(monkeypatch, tmp_path):
-    monkeypatch.setattr(knights_knaves_7b, "SHARDED", True)
+    monkeypatch.setattr(stages, "SHARDED", True)
     with pytest.raises(RecipeError, match="with FSDP2 or ZeRO-3, a launch trains one stage"):
         kk_main("--output_dir", str(tmp_path))
     with pytest.raises(RecipeError, match="--full_finetune is not for this recipe"):

@@ -18,8 +18,10 @@ from recipes.common import generation
 from recipes.common.args import parse_args
 from recipes import knights_knaves_7b as recipe
 from recipes.common.model import load_model
+from recipes.common.stages import stage_settings, start_from
 from recipes.errors import RecipeError
-from recipes.knights_knaves_7b import STAGES, TASK, ExtraArguments, stage_settings
+from recipes.knights_knaves_7b import DEFAULTS, STAGES, TASK, ExtraArguments
+from data import knights_knaves as kk
 from rewards.knights_knaves import kk_reward
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -40,9 +42,10 @@ def parsed(*argv) -> tuple:
 
 
 def settings(*argv) -> tuple:
-    """What `stage_settings` reads a stage from: the parsed command line and the recipe's own flags."""
+    """What `stage_settings` reads a stage from: the recipe's stage table and defaults, the parsed command line and
+    the recipe's own flags."""
     args, _, curriculum = parsed(*argv)
-    return args, curriculum
+    return STAGES, DEFAULTS, args, curriculum
 
 
 def temperatures(stage_dir) -> list[tuple[int, float]]:
@@ -77,8 +80,8 @@ def test_each_stage_parses_to_its_settings(number):
     assert t.max_completion_length == 1024
     assert t.generation_batch_size == 8 * t.num_generations
     assert (t.beta, t.loss_type, t.lr_scheduler_type.value, t.num_iterations) == (0.001, "bnpo", "constant", 1)
-    assert (stage.people, stage.puzzles, stage.final_temperature) == (table["people"], table["puzzles"],
-                                                                      table["final_temperature"])
+    assert (stage.extra.people, stage.extra.puzzles, stage.extra.final_temperature) == (
+        table["people"], table["puzzles"], table["final_temperature"])
 
 
 def test_flags_and_yaml_win_over_the_stage_settings(tmp_path):
@@ -87,16 +90,16 @@ def test_flags_and_yaml_win_over_the_stage_settings(tmp_path):
     args, _, curriculum = parsed("--stage", "3", "--temperature", "1.1", "--people", "4", "--config", str(config),
                                  "--output_dir", str(tmp_path / "run"))
     assert (curriculum.stage, curriculum.people, curriculum.final_temperature) == (3, 4, None)  # --temperature: TRL's
-    stage = stage_settings(3, args, curriculum)
+    stage = stage_settings(3, STAGES, DEFAULTS, args, curriculum)
     t = stage.training_args
     assert (t.temperature, t.top_k, t.learning_rate) == (1.1, 50, 1e-6)
-    assert (stage.people, stage.puzzles, stage.final_temperature) == (4, 900, 0.9)
+    assert (stage.extra.people, stage.extra.puzzles, stage.extra.final_temperature) == (4, 900, 0.9)
     assert (t.num_generations, t.max_steps, t.top_p) == (4, 150, 1.0)  # the rest stay stage 3's
     assert t.output_dir == str(tmp_path / "run" / "stage-3")
     # a flag holds for every stage a run trains
-    assert stage_settings(1, args, curriculum).training_args.temperature == 1.1
+    assert stage_settings(1, STAGES, DEFAULTS, args, curriculum).training_args.temperature == 1.1
     stage = stage_settings(2, *settings("--final_temperature", "1.0", "--puzzles", "12"))
-    assert (stage.final_temperature, stage.puzzles, stage.people) == (1.0, 12, 5)
+    assert (stage.extra.final_temperature, stage.extra.puzzles, stage.extra.people) == (1.0, 12, 5)
 
 
 def test_bad_curriculum_flags_are_refused(capsys):
@@ -128,7 +131,7 @@ def test_the_prefilled_think_is_continued_in_training_and_evaluation(tiny_model,
     rendered = []
     monkeypatch.setattr(generation, "_hf_generate", lambda model, tok, texts, *a: (rendered.extend(texts) or
                                                                                ([""] * len(texts), [0] * len(texts))))
-    messages = recipe.puzzles(3, 1, skip=recipe.EVAL_PUZZLES)[0]["prompt"]
+    messages = kk.generate(1, 3, recipe.DATA_SEED, start=recipe.EVAL_PUZZLES)[0]["prompt"]
     generation.generate(None, tokenizer, [messages, "plain text", [{"role": "user", "content": "hi"}]], 4, 2)
     assert rendered == [text, "plain text", "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"]
 
@@ -147,9 +150,9 @@ def test_test_puzzles_are_never_trained_on():
     test = recipe.load_eval_sets(args)
     assert list(test) == SIZES and [len(rows) for rows in test.values()] == [30] * 5
     assert all(len(row["names"]) == int(size[0]) for size, rows in test.items() for row in rows)
-    held_out = {row["quiz"] for row in recipe.puzzles(5, recipe.EVAL_PUZZLES)}
+    held_out = {row["quiz"] for row in kk.generate(recipe.EVAL_PUZZLES, 5, recipe.DATA_SEED)}
     assert set(test["5ppl"]["quiz"]) <= held_out
-    training = recipe.puzzles(5, 200, skip=recipe.EVAL_PUZZLES)
+    training = kk.generate(200, 5, recipe.DATA_SEED, start=recipe.EVAL_PUZZLES)
     assert len(set(training["quiz"])) == 200 and not held_out & set(training["quiz"])
 
 
@@ -294,7 +297,7 @@ def test_an_adapter_of_another_shape_is_refused(curriculum_run, tiny_model, tmp_
     out, _, _ = curriculum_run
     args, _ = parse_args(recipe.DEFAULTS, ["--model", str(tiny_model), "--lora_r", "16"])
     with pytest.raises(RecipeError, match="has LoRA rank 8 .* pass the same --lora_r"):
-        recipe.start_from(None, str(out / "stage-1" / "adapter"), args)
+        start_from(None, str(out / "stage-1" / "adapter"), args)
 
 
 def test_a_stage_without_the_previous_adapter_is_a_one_line_error(tiny_model, tmp_path):

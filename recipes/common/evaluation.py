@@ -1,6 +1,6 @@
 """The evaluation every recipe makes, before and after training, and `make eval` too: greedy completions of each of
 the recipe's evaluation sets (`load_eval_sets`), judged by its Task, into one JSON file
-({"eval_set": key, "sets": {name: result}}, every completion included); and the before/after table."""
+({"eval_set": key, "sets": {name: result}}, every completion included); and the before/after tables."""
 
 import json
 import os
@@ -129,3 +129,31 @@ def results_table(before: dict | None, after: dict | None, published: tuple[floa
             lines.append(f"({n} questions of the {name} set, greedy decoding)")
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)
+
+
+def accuracies(result: dict | None) -> dict | None:
+    """{"3ppl": 0.4, …, "avg": …}: each set's accuracy as a fraction, as Logic-RL's table prints them, and the average
+    over the sets."""
+    if result is None:
+        return None
+    sizes = {size: r["accuracy"] / 100 for size, r in result["sets"].items()}
+    return {**sizes, "avg": sum(sizes.values()) / len(sizes)}
+
+
+def accuracy_table(before: dict | None, after: dict | None, after_label: str, published: str, source: str) -> str:
+    """Logic-RL's table: a row per model, a column per evaluation set and the average; then the `published` line,
+    format and length, and how many questions of each set were asked (`source`: what they are)."""
+    columns = [*(after or before)["sets"], "avg"]
+    lines = [f"{'':16}" + "".join(f"{c:>7}" for c in columns)]
+    for label, result in (("before", before), (after_label, after)):
+        row = accuracies(result)
+        lines.append(f"{label:16}" + "".join(f"{row[c]:>7.2f}" if row else f"{'-':>7}" for c in columns))
+    lines.append(published)
+    for label, result in (("before", before), (after_label, after)):
+        if result:
+            records = [r for size in result["sets"].values() for r in size["records"]]
+            lines.append(f"{label}: format {100 * sum(r['format'] for r in records) / len(records):.1f} %, "
+                         f"mean completion {sum(r['tokens'] for r in records) / len(records):.0f} tokens")
+    count = next(iter((after or before)["sets"].values()))["n"]
+    lines.append(f"({count} {source}; greedy decoding)")
+    return "\n".join(lines)

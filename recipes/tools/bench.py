@@ -171,6 +171,7 @@ def run_worker(recipe_name: str, engine: str, model: str, steps: int, memory_gb:
     from recipes.common import start
     from recipes.common.args import parse_args
     from recipes.common.model import load_model
+    from recipes.common.stages import stage_settings
     import torch
     from transformers import TrainerCallback
     from trl import GRPOTrainer
@@ -182,7 +183,7 @@ def run_worker(recipe_name: str, engine: str, model: str, steps: int, memory_gb:
                 "--logging_steps", "1", "--skip_eval", *recipe_flags]
         args, training_args, *extra = parse_args(recipe.DEFAULTS, argv, getattr(recipe, "ExtraArguments", None))
         if stage:  # the stage's settings and trainer (its data, rewards and callbacks), as the recipe builds them
-            stage_setup = recipe.stage_settings(int(stage), args, *extra)
+            stage_setup = stage_settings(int(stage), recipe.STAGES, recipe.DEFAULTS, args, *extra)
             args, training_args = stage_setup.args, stage_setup.training_args
 
             def build_trainer(model_, tokenizer):
