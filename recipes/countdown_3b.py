@@ -4,12 +4,14 @@ equation that uses each of 3 or 4 given numbers once and equals a target.
 Published: TinyZero publishes its runs as curves (wandb.ai/jiayipan/TinyZero) and no table of accuracies, so the
 table has no published column. Its README says the 3B base model "develops self-verification and search abilities
 all on its own", and that Qwen2.5-0.5B "fails to learn reasoning". Accuracy here is TinyZero's score of 1.0 on its
-1,024 test puzzles, greedy; lenient accuracy reads the whole reply instead of its last line (rewards/countdown.py).
+1,024 test puzzles, greedy as in its validation; lenient accuracy reads the whole reply, not only its last line
+(rewards/countdown.py).
 
     make countdown-3b                                                  # 300 steps of 16 puzzles x 5 answers
     make countdown-3b ARGS="--chat true"                               # TinyZero's Instruct ablation
     make countdown-3b ARGS="--dataset_name ../shared/data/countdown"   # a folder of train/test parquet or JSONL
     make countdown-3b ARGS="--puzzles 5000"                            # generated puzzles, each one solvable
+    make eval RECIPE=countdown_3b ADAPTER=outputs/countdown-3b/adapter  # ARGS="--chat true" for a --chat run's
 """
 
 from dataclasses import dataclass, field
@@ -42,21 +44,22 @@ REWARDS = [countdown_reward]
 
 # TinyZero's own README trains with PPO (scripts/train_tiny_zero.sh); its GRPO settings are those of
 # scripts/train_tiny_zero_a100_grpo.sh (TinyZero pull request #119, commit 8641a78, "Set up to reproduce results").
-# That script fully fine-tuned the model on 2 A100s with veRL; here a 4-bit LoRA trains on one 24 GB GPU.
+# veRL fully fine-tuned the model there, on two GPUs for the 3B (TinyZero's README); here a 4-bit LoRA trains on one
+# 24 GB GPU.
 DEFAULTS = dict(
     model=MODEL, dataset_name=DATASET, output_dir="outputs/countdown-3b",
-    # TinyZero's limits: prompts of up to 256 tokens (longer ones are dropped), answers of up to 1,024
+    # TinyZero's limits: prompts of 256 tokens (its prompts fit; longer ones are dropped), answers of 1,024
     max_seq_length=256 + 1024, max_prompt_tokens=256, max_completion_length=1024,
     gpu_memory_utilization=0.4,  # TinyZero's vLLM share
-    # Unsloth computes a step's log-probabilities 8 completions at a time: left to choose, it took a whole step at
-    # once and ran out of a 24 GB card's memory (knights_knaves_7b.py)
+    # Unsloth computes a step's log-probabilities 8 completions at a time, as in knights_knaves_7b.py, where, left to
+    # choose, it took a whole step's 64 at once and ran out of a 24 GB card's memory
     unsloth_grpo_mini_batch=8,
     lora_r=32, lora_alpha=64, lora_target_modules=LORA_MODULES,  # ours: TinyZero trained every weight
     # A step: TinyZero updated on 64 puzzles x 5 answers (ppo_mini_batch_size 64, rollout.n 5), 4 completions at a
     # time (ppo_micro_batch_size 4); each rollout of 128 puzzles (train_batch_size) made two such updates. Ours: 16
-    # puzzles x 5 answers, 4 at a time, generated afresh for every update, so that a step takes minutes, not a
-    # quarter of an hour, on an RTX 3090. `--gradient_accumulation_steps 80` makes TinyZero's update,
-    # `--steps_per_generation 160` its two updates a rollout.
+    # puzzles x 5 answers, 4 at a time, generated afresh for every update: a quarter of TinyZero's update, for one
+    # GPU instead of two. `--gradient_accumulation_steps 80` makes TinyZero's update, `--steps_per_generation 160`
+    # its two updates a rollout.
     num_generations=5, per_device_train_batch_size=4, gradient_accumulation_steps=20,
     # 10 x TinyZero's 1e-6: a LoRA learns best at about ten times the rate of full fine-tuning ("LoRA Without
     # Regret", Thinking Machines, 2025); `--learning_rate 1e-6` restores TinyZero's. The rest of the optimiser is
@@ -64,11 +67,12 @@ DEFAULTS = dict(
     learning_rate=1e-5, lr_scheduler_type="constant", warmup_steps=0, weight_decay=0.01, max_grad_norm=1.0,
     # TinyZero's: a KL loss of 0.001 with the k3 estimator (low_var_kl; TRL's beta), clip 0.2, advantages normalised
     # within each puzzle's group, sampling at temperature 1.0, a token mean over each micro-batch (veRL's
-    # masked_mean, TRL's "bnpo"). Not in TRL: veRL's entropy bonus of 0.001.
+    # masked_mean, TRL's "bnpo"; Unsloth's divides by the whole step's tokens, see knights_knaves_7b.py). Not in
+    # TRL: veRL's entropy bonus of 0.001.
     beta=0.001, epsilon=0.2, num_iterations=1, scale_rewards="group", loss_type="bnpo", temperature=1.0, top_p=1.0,
-    # TinyZero set 15 epochs of 327,680 puzzles, far more than its runs trained; 300 steps (4,800 puzzles) are ours
+    # TinyZero set 15 epochs of 327,680 puzzles (38,400 rollouts of 128); 300 steps (4,800 puzzles) are ours
     max_steps=300,
-    save_steps=10, save_total_limit=3,  # TinyZero's save_freq 10 and keep_last_n_checkpoints 3
+    save_steps=10, save_total_limit=3,  # the script's save_freq 10 and keep_last_n_checkpoints 3
     logging_steps=1, bf16=True,
 )
 

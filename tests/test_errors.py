@@ -96,12 +96,13 @@ def test_a_bad_config_file_is_one_line(tmp_path, capsys, yaml, line):
 @pytest.mark.parametrize("recipe, flags, line", [
     ("knights_knaves_7b", ["--stage", "two"], "argument --stage: invalid int value: 'two' (--help lists the flags)"),
     ("tools.evaluate", ["--recipe", "nope"],
-     "argument --recipe: invalid choice: 'nope' (choose from 'demo_smollm2', 'gsm8k_0_5b', 'gsm8k_1_5b', "
-     "'knights_knaves_7b', 'temporal_clue_14b') (--help lists the flags)"),
+     "argument --recipe: invalid choice: 'nope' (choose from 'countdown_3b', 'demo_smollm2', 'gsm8k_0_5b', "
+     "'gsm8k_1_5b', 'knights_knaves_7b', 'temporal_clue_14b') (--help lists the flags)"),
     ("tools.evaluate", ["--eval_limit", "-2"],
      "--eval_limit must be at least 1, not -2 (--skip_eval skips the evaluation)"),
     ("temporal_clue_14b", ["--puzzles", "many"],
      "argument --puzzles: invalid int value: 'many' (--help lists the flags)"),
+    ("countdown_3b", ["--puzzles", "-3"], "--puzzles must be at least 1, not -3"),
 ])
 def test_every_recipe_parser_answers_in_one_line(capsys, recipe, flags, line):
     module = importlib.import_module(f"recipes.{recipe}")

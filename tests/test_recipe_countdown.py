@@ -14,6 +14,7 @@ from recipes import countdown_3b as recipe
 from recipes.common.args import parse_args
 from recipes.countdown_3b import TASK, ExtraArguments
 from recipes.errors import RecipeError
+from recipes.tools import evaluate as evaluate_cli
 from rewards.countdown import countdown_reward
 
 SMALL = ["--max_prompt_tokens", "1024", "--max_completion_length", "12", "--lora_r", "8", "--lora_alpha", "16",
@@ -152,3 +153,9 @@ def test_recipe_trains_on_generated_puzzles_with_the_chat_prompt(tiny_model, tmp
     result = json.loads((out / "eval_after.json").read_text())
     assert result["eval_set"] == "generated" and result["sets"]["generated"]["n"] == 3
     assert (out / "report.html").is_file()
+    # make eval RECIPE=countdown_3b ADAPTER=... ARGS="--chat true ...": the same prompts, so the same completions
+    evaluated = evaluate_cli.main(["--recipe", "countdown_3b", "--adapter", str(out / "adapter"), "--chat", "true",
+                                   "--puzzles", "8", "--eval_limit", "3", "--max_new_tokens", "12",
+                                   "--max_prompt_tokens", "1024"])["sets"]["generated"]
+    assert [r["completion"] for r in evaluated["records"]] == [
+        r["completion"] for r in result["sets"]["generated"]["records"]]
