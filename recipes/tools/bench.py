@@ -12,7 +12,7 @@ baseline) and with Hugging Face generation (the floor), side by side in one run.
 
 Every recipe file is benchmarked (recipes.tools.catalog), on a random model of the shape its default model has
 (recipes/tools/random_model.py: "Qwen/Qwen2.5-1.5B-Instruct" is qwen2.5-1.5b); a recipe whose model has no shape
-there is benchmarked with --model only.
+there is benchmarked with --model_name_or_path only.
 
 Seconds per step is the median of the steps after the first (the first one compiles and warms up). The generation
 share is the time in the trainer's generation call over the step time; generated tokens per second count every
@@ -66,7 +66,7 @@ def benchmarked() -> dict[str, str | None]:
     entries = {}
     for name in recipe_names():
         recipe = load_recipe(name)
-        shape = shape_of(recipe.DEFAULTS["model"])
+        shape = shape_of(recipe.DEFAULTS["model_name_or_path"])
         for stage in getattr(recipe, "STAGES", [None]):
             entries[name if stage is None else f"{name}:{stage}"] = shape
     return entries
@@ -178,7 +178,7 @@ def run_worker(recipe_name: str, engine: str, model: str, steps: int, memory_gb:
     name, _, stage = recipe_name.partition(":")
     recipe = load_recipe(name)
     with tempfile.TemporaryDirectory() as out:
-        argv = ["--model", model, "--max_steps", str(steps), "--output_dir", out, "--save_strategy", "no",
+        argv = ["--model_name_or_path", model, "--max_steps", str(steps), "--output_dir", out, "--save_strategy", "no",
                 "--logging_steps", "1", "--skip_eval", *recipe_flags]
         args, training_args, *extra = parse_args(recipe.DEFAULTS, argv, getattr(recipe, "ExtraArguments", None))
         if stage:  # the stage's settings and trainer (its data, rewards and callbacks), as the recipe builds them
@@ -395,11 +395,11 @@ def model_dir(recipe: str, shape: str, cache: Path) -> Path:
 def build_model(recipe: str, shape: str, dataset: str, cache: Path) -> None:
     """A random-weight model of the recipe's shape, its tokenizer trained on the text of the recipe's prompts (its
     evaluation sets), so that prompts have about their real length in tokens."""
-    from recipes.common.args import parse_args
+    from recipes.common.args import parse_args, reads_dataset
     from recipes.tools import random_model
 
     module = load_recipe(recipe.partition(":")[0])
-    args, _ = parse_args(module.DEFAULTS, ["--dataset_name", dataset])
+    args, _ = parse_args(module.DEFAULTS, ["--dataset_name", dataset] if reads_dataset(module.DEFAULTS) else [])
     texts = [text for rows in module.load_eval_sets(args).values() for prompt in rows["prompt"]
              for text in ([prompt] if isinstance(prompt, str) else [m["content"] for m in prompt])]
     random_model.build(shape, model_dir(recipe, shape, cache), texts)
@@ -435,7 +435,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--memory_gb", type=float, default=24,
                         help="GPU memory each run sees, as on a GPU of that size (the rest is held); 0: all of it")
     parser.add_argument("--dataset_name", default="openai/gsm8k", help="GSM8K: hub id, folder or JSONL file")
-    parser.add_argument("--model", help="Use this model for every recipe instead of a random one of its shape")
+    parser.add_argument("--model_name_or_path", dest="model",
+                        help="Use this model for every recipe instead of a random one of its shape")
     parser.add_argument("--cache", type=Path, default=ROOT / ".cache" / "bench", help="Where random models are kept")
     parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
     parser.add_argument("--runs", type=Path, help="Also keep each run's raw timings here (JSON), saved after each run")
@@ -452,7 +453,9 @@ def main(argv: list[str] | None = None) -> int:
         a.output.write_text(table(saved, "Made from the runs in " + ", ".join(f"`{p.name}`" for p in a.table)))
         print(f"[bench] wrote {a.output} from {len(saved)} run(s)")
         return 0
-    flags = [f for f in a.recipe_flags if f != "--"] + ["--dataset_name", a.dataset_name]
+    from recipes.common.args import reads_dataset
+
+    flags = [f for f in a.recipe_flags if f != "--"]
     shapes = benchmarked()
     if a.recipes is None:
         a.recipes = [entry for entry, shape in shapes.items() if shape or a.model]
@@ -460,7 +463,8 @@ def main(argv: list[str] | None = None) -> int:
         if entry not in shapes:
             parser.error(f"--recipes {entry}: not one of {', '.join(shapes)}")
         if not (shapes[entry] or a.model):
-            parser.error(f"--recipes {entry}: no random model has the shape of its model: pass --model")
+            parser.error(f"--recipes {entry}: no random model has the shape of its model: pass "
+                         "--model_name_or_path")
 
     if a.resume and not a.runs:
         parser.error("--resume needs --runs FILE")
@@ -468,8 +472,13 @@ def main(argv: list[str] | None = None) -> int:
     def run_key(recipe: str) -> dict:
         """The settings a recipe's runs are made with: what --resume compares."""
         reduced = {} if a.full else REDUCED.get(recipe, {})
+        if reads_dataset(load_recipe(recipe.partition(":")[0]).DEFAULTS):
+            flags_of_recipe = [*flags, "--dataset_name", a.dataset_name]
+        else:  # it makes its own data
+            flags_of_recipe = flags
         return {"steps": reduced.get("steps", a.steps), "memory_gb": a.memory_gb, "model": a.model,
-                "flags": reduced.get("flags", []) + flags, **({"prequantized": True} if a.prequantized else {})}
+                "flags": reduced.get("flags", []) + flags_of_recipe,
+                **({"prequantized": True} if a.prequantized else {})}
 
     has_vllm = importlib.util.find_spec("vllm") is not None
     if a.engines and BASELINE in a.engines and not has_vllm:
