@@ -247,8 +247,7 @@ def run_worker(recipe_name: str, engine: str, model: str, steps: int, memory_gb:
         if peak:
             peak.__enter__()
         try:
-            model_, tokenizer = load_model(args, fast_inference=training_args.use_vllm,
-                                                  gradient_checkpointing=training_args.gradient_checkpointing)
+            model_, tokenizer = load_model(args, training_args)
             trainer = build_trainer(model_, tokenizer)
             if peak:
                 load_peak = peak.restart()
