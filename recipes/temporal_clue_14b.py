@@ -49,7 +49,7 @@ PUZZLES_PER_STEP, ANSWERS_PER_PUZZLE = 8, 8
 
 # OpenPipe fully fine-tuned on several GPUs (torchtune, vLLM); here a 4-bit LoRA trains on one 24 GB GPU.
 DEFAULTS = dict(
-    model=MODEL, output_dir="outputs/clue-14b",
+    model_name_or_path=MODEL, output_dir="outputs/clue-14b",
     # completions stop at 4,096 tokens (OpenPipe allowed 8,192 in 16,384-token packed rows); the puzzles are under
     # 3,072 tokens by our count (up to about 11,000 characters): longer ones are dropped, with a message
     max_seq_length=3072 + 4096, max_prompt_tokens=3072, max_completion_length=4096,
@@ -58,7 +58,7 @@ DEFAULTS = dict(
     # weights, every answer 4,096 tokens, on a GPU made a 24 GB one (BENCHMARKS.md): loading Unsloth's pre-quantized
     # 4-bit checkpoint, as the default model name does, it peaked at 21.2 GB, 91 s a step for 4 answers; a 16-bit
     # checkpoint quantized while loading peaked at 23.5 GB: on a 24 GB card, give it a 4-bit one.
-    gpu_memory_utilization=0.5,
+    vllm_gpu_memory_utilization=0.5,
     unsloth_grpo_mini_batch=4,  # Unsloth's log-probabilities 4 completions at a time (see knights_knaves_7b.py)
     lora_r=16, lora_alpha=32, lora_target_modules=LORA_MODULES,  # ours: rank 16 leaves memory for long completions
     max_steps=100,  # ours; theirs: "100+ iterations"
@@ -182,8 +182,7 @@ def main(args, training_args, clue_args) -> dict | None:
     eval_sets = load_eval_sets(args, clue_args)  # a bad --clue_test_dir fails here, before the model loads
     key = "generated" + (f" + {clue_args.clue_test_dir}" if clue_args.clue_test_dir else "")  # what they cover
 
-    model, tokenizer = load_model(args, fast_inference=training_args.use_vllm,
-                                  gradient_checkpointing=training_args.gradient_checkpointing)
+    model, tokenizer = load_model(args, training_args)
     train_set = load_data(args, training_args, tokenizer, clue_args)
     before = evaluate_stage("before", model, tokenizer, eval_sets, TASK, args, training_args, key=key)
     per_step = training_args.per_device_train_batch_size * training_args.gradient_accumulation_steps

@@ -22,8 +22,9 @@ def test_bench_runs_both_engines_and_writes_the_table(tiny_model, tmp_path):
     data.write_text("".join(json.dumps(q) + "\n" for q in QUESTIONS))
     output, runs = tmp_path / "BENCHMARKS.md", tmp_path / "runs.json"
     done = subprocess.run(
-        [sys.executable, "-m", "recipes.tools.bench", "--recipes", "gsm8k_1_5b", "--steps", "3", "--model", tiny_model,
-         "--dataset_name", str(data), "--output", str(output), "--runs", str(runs), "--",
+        [sys.executable, "-m", "recipes.tools.bench", "--recipes", "gsm8k_1_5b", "--steps", "3",
+         "--model_name_or_path", tiny_model, "--dataset_name", str(data), "--output", str(output), "--runs", str(runs),
+         "--",
          "--gradient_accumulation_steps", "2", "--per_device_train_batch_size", "2", "--num_generations", "2",
          "--max_completion_length", "6", "--max_prompt_tokens", "1024"],
         cwd=ROOT, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
@@ -50,8 +51,9 @@ def test_bench_runs_both_engines_and_writes_the_table(tiny_model, tmp_path):
     results[1]["bench"]["steps"] = 2  # as if plain TRL had run with other settings: it is run again
     runs.write_text(json.dumps(results))
     again = subprocess.run(
-        [sys.executable, "-m", "recipes.tools.bench", "--recipes", "gsm8k_1_5b", "--steps", "3", "--model", tiny_model,
-         "--dataset_name", str(data), "--output", str(output), "--runs", str(runs), "--resume", "--",
+        [sys.executable, "-m", "recipes.tools.bench", "--recipes", "gsm8k_1_5b", "--steps", "3",
+         "--model_name_or_path", tiny_model, "--dataset_name", str(data), "--output", str(output), "--runs", str(runs),
+         "--resume", "--",
          "--gradient_accumulation_steps", "2", "--per_device_train_batch_size", "2", "--num_generations", "2",
          "--max_completion_length", "6", "--max_prompt_tokens", "1024"],
         cwd=ROOT, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
@@ -69,7 +71,7 @@ def test_prequantized_runs_load_a_4bit_checkpoint_of_the_model(tiny_model, tmp_p
     output, runs, cache = tmp_path / "BENCHMARKS.md", tmp_path / "runs.json", tmp_path / "cache"
     done = subprocess.run(
         [sys.executable, "-m", "recipes.tools.bench", "--recipes", "gsm8k_1_5b", "--engines", "unsloth", "--steps", "2",
-         "--model", tiny_model, "--prequantized", "--cache", str(cache), "--dataset_name", str(data),
+         "--model_name_or_path", tiny_model, "--prequantized", "--cache", str(cache), "--dataset_name", str(data),
          "--output", str(output), "--runs", str(runs), "--", "--gradient_accumulation_steps", "2",
          "--per_device_train_batch_size", "2", "--num_generations", "2", "--max_completion_length", "6"],
         cwd=ROOT, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
@@ -90,8 +92,9 @@ def test_a_run_stopped_by_the_timeout_is_kept_as_failed_and_not_repeated(tiny_mo
     # far more steps than 40 s allow; 40 s is ample for the worker to load (about 7 s here) and record that it did
     command = [sys.executable, "-m", "recipes.tools.bench", "--recipes", "gsm8k_1_5b", "--engines", "trl", "--steps",
                "100000",
-               "--timeout", "40", "--model", tiny_model, "--dataset_name", str(data), "--output", str(output),
-               "--runs", str(runs), "--", "--gradient_accumulation_steps", "2", "--per_device_train_batch_size", "2",
+               "--timeout", "40", "--model_name_or_path", tiny_model, "--dataset_name", str(data),
+               "--output", str(output), "--runs", str(runs), "--", "--gradient_accumulation_steps", "2",
+               "--per_device_train_batch_size", "2",
                "--num_generations", "2", "--max_completion_length", "32", "--max_prompt_tokens", "1024"]
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env=env)
@@ -138,7 +141,7 @@ def test_bench_drives_each_kind_of_recipe(recipe, flags, learning_rate, tiny_mod
     runs = tmp_path / "runs.json"
     done = subprocess.run(
         [sys.executable, "-m", "recipes.tools.bench", "--recipes", recipe, "--engines", "trl", "--steps", "2",
-         "--model", tiny_model, "--output", str(tmp_path / "B.md"), "--runs", str(runs), "--",
+         "--model_name_or_path", tiny_model, "--output", str(tmp_path / "B.md"), "--runs", str(runs), "--",
          "--per_device_train_batch_size", "2", "--gradient_accumulation_steps", "2", "--num_generations", "2",
          "--max_completion_length", "6", "--max_prompt_tokens", "8192", *flags],
         cwd=ROOT, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})

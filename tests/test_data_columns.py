@@ -70,7 +70,7 @@ def test_countdown_leaves_a_sources_prompt_and_answer_out(tmp_path, capsys):
 
 def test_a_clash_stops_a_recipe_with_one_line(tiny_model, tmp_path):
     path = write_jsonl(tmp_path / "train.jsonl", [{**QUESTION, "prompt": "theirs"}])
-    done = subprocess.run([sys.executable, "-m", "recipes.gsm8k_0_5b", "--dataset_name", path, "--model",
+    done = subprocess.run([sys.executable, "-m", "recipes.gsm8k_0_5b", "--dataset_name", path, "--model_name_or_path",
                            tiny_model, "--output_dir", str(tmp_path / "run"), "--skip_eval"], cwd=ROOT,
                           capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     assert done.returncode == 1 and "Traceback" not in done.stderr

@@ -36,8 +36,9 @@ def test_the_pypi_model_is_a_plain_chat_model(smollm2):
 def test_a_short_demo_run_trains_evaluates_and_draws(smollm2, tmp_path, capsys):
     out = tmp_path / "demo"
     args, cfg = parse_args(demo_smollm2.DEFAULTS, [
-        "--model", smollm2, "--output_dir", str(out), "--max_steps", "2", "--per_device_train_batch_size", "8",
-        "--num_generations", "4", "--max_completion_length", "24", "--eval_limit", "6", "--eval_batch_size", "6"])
+        "--model_name_or_path", smollm2, "--output_dir", str(out), "--max_steps", "2",
+        "--per_device_train_batch_size", "8", "--num_generations", "4", "--max_completion_length", "24",
+        "--eval_limit", "6", "--eval_batch_size", "6"])
     demo_smollm2.main(args, cfg)
     printed = capsys.readouterr().out
     before = json.loads((out / "eval_before.json").read_text())["sets"]["held-out"]

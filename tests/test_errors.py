@@ -148,14 +148,14 @@ def fake_hub():
 def test_an_unknown_hub_id_or_a_hub_error_is_one_line(fake_hub, status, line):
     fake_hub.status = status
     url = f"http://127.0.0.1:{fake_hub.server_port}"
-    done = run_recipe("recipes.gsm8k_0_5b", ["--model", "nobody/no-such-model"], env={"HF_ENDPOINT": url})
+    done = run_recipe("recipes.gsm8k_0_5b", ["--model_name_or_path", "nobody/no-such-model"], env={"HF_ENDPOINT": url})
     assert_one_line(done, line.format(url=url))
 
 
 def test_an_unreachable_hub_fails_at_once_with_the_offline_hint():
     # nothing listens on port 9: the first connection fails, and no retries follow (the hub's client makes five,
     # over more than a minute, when transformers asks it for the files)
-    done = run_recipe("recipes.gsm8k_0_5b", ["--model", "Qwen/Qwen2.5-0.5B-Instruct"],
+    done = run_recipe("recipes.gsm8k_0_5b", ["--model_name_or_path", "Qwen/Qwen2.5-0.5B-Instruct"],
                       env={"HF_ENDPOINT": "http://127.0.0.1:9"})
     assert_one_line(done, "error: cannot reach the Hugging Face hub for 'Qwen/Qwen2.5-0.5B-Instruct' ([Errno 111] "
                           "Connection refused): without a network, set HF_HUB_OFFLINE=1 to use the local cache, or "
@@ -164,7 +164,7 @@ def test_an_unreachable_hub_fails_at_once_with_the_offline_hint():
 
 
 def test_offline_a_model_that_is_not_cached_is_one_line(tmp_path):
-    done = run_recipe("recipes.gsm8k_0_5b", ["--model", "nobody/no-such-model"],
+    done = run_recipe("recipes.gsm8k_0_5b", ["--model_name_or_path", "nobody/no-such-model"],
                       env={**OFFLINE, "HF_HOME": str(tmp_path)})  # an empty cache
     assert_one_line(done, "error: no folder nobody/no-such-model here, and HF_HUB_OFFLINE=1 allows only models in the "
                           "local cache: pass a local folder, or download the model once where the hub is reachable")
@@ -175,7 +175,7 @@ def test_offline_a_model_that_is_not_cached_is_one_line(tmp_path):
 def test_a_broken_line_names_the_file_and_row(tiny_model, tmp_path):
     path = tmp_path / "train.jsonl"
     path.write_text('{"question": "Q1?", "answer": "#### 1"}\n{"question": "Q2?", "answer": "#### 2"\n')
-    done = run_recipe("recipes.gsm8k_0_5b", ["--model", tiny_model, "--dataset_name", str(path)])
+    done = run_recipe("recipes.gsm8k_0_5b", ["--model_name_or_path", tiny_model, "--dataset_name", str(path)])
     assert_one_line(done, f"error: {path}, row 2: not JSON (Expecting ',' delimiter, column 39)",
                     alone=False)  # the model's loading bar is there before it
 
@@ -189,8 +189,8 @@ def test_a_file_with_nothing_to_train_on_stops_the_run(tiny_model, tmp_path, tex
     path = tmp_path / "train.jsonl"
     path.write_text(text)
     out = tmp_path / "run"
-    assert exit_line(recipe_a(["--model", tiny_model, "--dataset_name", str(path), "--output_dir", str(out)])) == \
-        "error: " + line.format(path=path)
+    argv = ["--model_name_or_path", tiny_model, "--dataset_name", str(path), "--output_dir", str(out)]
+    assert exit_line(recipe_a(argv)) == "error: " + line.format(path=path)
     assert not out.exists()  # no evaluation of 0 questions, no adapter trained on nothing
 
 
@@ -221,8 +221,9 @@ run(recipe.main, recipe.DEFAULTS)
 
 def test_an_error_in_a_reward_function_shows_its_traceback(tiny_model, tmp_path):
     data = write_jsonl(tmp_path / "train.jsonl", [{"question": "Q?", "answer": "#### 1"}] * 4)
-    done = run_recipe("", ["--model", tiny_model, "--dataset_name", data, "--output_dir", str(tmp_path / "run"),
-                           "--skip_eval", "--max_steps", "1", "--max_completion_length", "4", "--num_generations",
+    done = run_recipe("", ["--model_name_or_path", tiny_model, "--dataset_name", data,
+                           "--output_dir", str(tmp_path / "run"), "--skip_eval", "--max_steps", "1",
+                           "--max_completion_length", "4", "--num_generations",
                            "2", "--per_device_train_batch_size", "2", "--gradient_accumulation_steps", "1"],
                       code=BUGGY_REWARD)
     assert done.returncode == 1
@@ -281,8 +282,9 @@ def test_a_step_is_one_line_of_the_numbers_to_watch():
 @pytest.mark.parametrize("disable_tqdm", ["false", "true"])
 def test_training_prints_step_lines_not_the_metrics_dict(tiny_model, tmp_path, capsys, disable_tqdm):
     data = write_jsonl(tmp_path / "train.jsonl", [{"question": f"Q{i}?", "answer": f"#### {i}"} for i in range(4)])
-    argv = ["--model", tiny_model, "--dataset_name", data, "--output_dir", str(tmp_path / "run"), "--skip_eval",
-            "--max_steps", "2", "--max_completion_length", "4", "--num_generations", "2", "--logging_steps", "1",
+    argv = ["--model_name_or_path", tiny_model, "--dataset_name", data, "--output_dir", str(tmp_path / "run"),
+            "--skip_eval", "--max_steps", "2", "--max_completion_length", "4", "--num_generations", "2",
+            "--logging_steps", "1",
             "--per_device_train_batch_size", "2", "--gradient_accumulation_steps", "1", "--disable_tqdm", disable_tqdm]
     gsm8k_0_5b.main(*parse_args(gsm8k_0_5b.DEFAULTS, argv))
     printed = capsys.readouterr()

@@ -54,7 +54,8 @@ def test_results_table_shows_both_runs_and_the_published_numbers():
 
 
 def test_eval_cli_loads_the_adapter_a_recipe_saved(tiny_model, gsm8k_dir, tmp_path):
-    args, _ = parse_args(gsm8k_0_5b.DEFAULTS, ["--model", tiny_model, "--lora_r", "8", "--lora_alpha", "16"])
+    args, _ = parse_args(gsm8k_0_5b.DEFAULTS,
+                         ["--model_name_or_path", tiny_model, "--lora_r", "8", "--lora_alpha", "16"])
     eval_set = gsm8k.load(gsm8k_dir, "test", gsm8k_0_5b.SYSTEM_PROMPT).select(range(3))
     base_model, tokenizer = load_model(args)
     base = evaluate(base_model, tokenizer, eval_set, gsm8k_0_5b.TASK, max_new_tokens=12)

@@ -16,7 +16,7 @@ def share_of_b(prompts, completions, **kwargs):
 
 def test_grpo_raises_a_simple_reward_within_a_few_dozen_steps(tiny_model, tmp_path):
     args, cfg = parse_args({}, [
-        "--model", tiny_model, "--lora_r", "8", "--lora_alpha", "16", "--output_dir", str(tmp_path),
+        "--model_name_or_path", tiny_model, "--lora_r", "8", "--lora_alpha", "16", "--output_dir", str(tmp_path),
         "--learning_rate", "3e-2", "--max_steps", "40", "--per_device_train_batch_size", "8",
         "--num_generations", "4", "--max_completion_length", "16", "--logging_steps", "5", "--save_strategy", "no",
         "--seed", "0", "--lr_scheduler_type", "constant"])

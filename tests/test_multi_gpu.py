@@ -109,7 +109,7 @@ def test_a_vllm_server_takes_the_first_gpus_and_training_the_rest():
     assert p.server_env["CUDA_VISIBLE_DEVICES"] == "0" and p.training_env["CUDA_VISIBLE_DEVICES"] == "1,2,3"
     assert after(p.training, "--num_processes") == "3"
     assert p.server[:3] == [sys.executable, "-m", "trl.scripts.vllm_serve"]
-    assert after(p.server, "--model") == knights_knaves_7b.DEFAULTS["model"]
+    assert after(p.server, "--model") == knights_knaves_7b.DEFAULTS["model_name_or_path"]
     assert after(p.server, "--max_model_len") == "1536"  # the recipe's prompt + completion
     assert (after(p.server, "--tensor_parallel_size"), after(p.server, "--port")) == ("1", "8123")
     recipe_flags = p.training[p.training.index("recipes.knights_knaves_7b") + 1:]
@@ -127,8 +127,8 @@ def test_one_training_gpu_beside_the_server_runs_the_recipe_as_on_one_gpu():
 
 
 def test_the_server_serves_the_model_given_and_gpus_count_within_cuda_visible_devices():
-    p = plan(["--gpus", "4", "--vllm_gpus", "2", "gsm8k_0_5b", "--model=/models/mine", "--max_seq_length", "700"],
-             {"CUDA_VISIBLE_DEVICES": "4,5,6,7"})
+    p = plan(["--gpus", "4", "--vllm_gpus", "2", "gsm8k_0_5b", "--model_name_or_path=/models/mine",
+              "--max_seq_length", "700"], {"CUDA_VISIBLE_DEVICES": "4,5,6,7"})
     assert (after(p.server, "--model"), after(p.server, "--max_model_len")) == ("/models/mine", "700")
     assert after(p.server, "--tensor_parallel_size") == "2"
     assert p.server_env["CUDA_VISIBLE_DEVICES"] == "4,5" and p.training_env["CUDA_VISIBLE_DEVICES"] == "6,7"
@@ -138,7 +138,7 @@ def test_the_server_serves_the_model_given_and_gpus_count_within_cuda_visible_de
 def test_the_server_serves_each_recipes_own_model(recipe):
     p = plan(["--gpus", "2", "--vllm_gpus", "1", recipe])
     defaults = importlib.import_module(f"recipes.{recipe}").DEFAULTS
-    assert after(p.server, "--model") == defaults["model"]
+    assert after(p.server, "--model") == defaults["model_name_or_path"]
     assert after(p.server, "--max_model_len") == str(defaults.get("max_seq_length", 1024))
 
 
@@ -177,14 +177,15 @@ def test_launcher_errors_are_one_line_and_dry_run_prints_the_commands():
     done = run_launcher("--gpus", "2", "--vllm_gpus", "2", "gsm8k_0_5b")
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert done.stderr.strip() == "error: --vllm_gpus 2 leaves none of the 2 GPUs for training"
-    done = run_launcher("--gpus", "3", "--vllm_gpus", "1", "--dry_run", "gsm8k_0_5b", "--model", "m",
+    done = run_launcher("--gpus", "3", "--vllm_gpus", "1", "--dry_run", "gsm8k_0_5b", "--model_name_or_path", "m",
                         "--max_seq_length", "300")
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[0].startswith("[launch] vLLM server: CUDA_VISIBLE_DEVICES=0 ")
     assert lines[1].startswith("[launch] training: CUDA_VISIBLE_DEVICES=1,2 GRPO_ENGINE=trl ")
     assert lines[1].endswith("-m recipes.gsm8k_0_5b --use_vllm true --vllm_mode server --vllm_server_host "
-                             "127.0.0.1 --vllm_server_port 8000 --load_in_4bit false --model m --max_seq_length 300")
+                             "127.0.0.1 --vllm_server_port 8000 --load_in_4bit false --model_name_or_path m "
+                             "--max_seq_length 300")
 
 
 @pytest.mark.skipif(importlib.util.find_spec("deepspeed") is not None, reason="DeepSpeed is installed")
@@ -355,11 +356,11 @@ def test_only_the_first_process_writes_files(monkeypatch, tmp_path):
     assert json.loads((tmp_path / "first.json").read_text()) == {"a": 1} and not (tmp_path / "other.json").exists()
 
 
-def test_full_finetune_flag():
-    args, _ = parse_args(gsm8k_0_5b.DEFAULTS, ["--full_finetune"])
-    assert (args.full_finetune, args.load_in_4bit) == (True, False)
+def test_use_peft_false_flag():
+    args, _ = parse_args(gsm8k_0_5b.DEFAULTS, ["--use_peft", "false"])
+    assert (args.use_peft, args.load_in_4bit) == (False, False)
     with pytest.raises(RecipeError, match="--save_merged merges a LoRA"):
-        parse_args(gsm8k_0_5b.DEFAULTS, ["--full_finetune", "--save_merged"])
+        parse_args(gsm8k_0_5b.DEFAULTS, ["--use_peft", "false", "--save_merged"])
 
 
 def test_vllm_needs_a_gpu_and_trls_vllm_needs_16bit_weights(monkeypatch):
@@ -381,8 +382,8 @@ def test_kk_trains_one_stage_per_launch_when_sharded(monkeypatch, tmp_path):
     monkeypatch.setattr(stages, "SHARDED", True)
     with pytest.raises(RecipeError, match="with FSDP2 or ZeRO-3, a launch trains one stage"):
         kk_main("--output_dir", str(tmp_path))
-    with pytest.raises(RecipeError, match="--full_finetune is not for this recipe"):
-        kk_main("--output_dir", str(tmp_path), "--stage", "1", "--full_finetune")
+    with pytest.raises(RecipeError, match="--use_peft false is not for this recipe"):
+        kk_main("--output_dir", str(tmp_path), "--stage", "1", "--use_peft", "false")
 
 
 @pytest.fixture(scope="module")
@@ -398,15 +399,16 @@ def word_problems(tmp_path_factory) -> str:
 
 
 def tiny_flags(tiny_model, data_dir, out, *extra) -> list[str]:
-    return ["--model", tiny_model, "--dataset_name", data_dir, "--output_dir", str(out), "--max_prompt_tokens", "1024",
+    return ["--model_name_or_path", tiny_model, "--dataset_name", data_dir, "--output_dir", str(out),
+            "--max_prompt_tokens", "1024",
             "--max_completion_length", "12", "--lora_r", "8", "--lora_alpha", "16", "--eval_limit", "5",
             "--eval_batch_size", "1", "--save_steps", "1", "--logging_steps", "1", "--num_generations", "2",
             "--per_device_train_batch_size", "2", "--gradient_accumulation_steps", "2", "--max_steps", "2", *extra]
 
 
 def test_full_finetune_saves_the_whole_model(tiny_model, word_problems, tmp_path, capsys):
-    gsm8k_0_5b.main(*parse_args(gsm8k_0_5b.DEFAULTS, tiny_flags(tiny_model, word_problems, tmp_path, "--full_finetune",
-                                                                "--max_steps", "1", "--eval_limit", "1")))
+    gsm8k_0_5b.main(*parse_args(gsm8k_0_5b.DEFAULTS, tiny_flags(tiny_model, word_problems, tmp_path, "--use_peft",
+                                                                "false", "--max_steps", "1", "--eval_limit", "1")))
     assert "[model] full fine-tuning: every weight trains, no LoRA" in capsys.readouterr().out
     assert (tmp_path / "model" / "model.safetensors").is_file() and not (tmp_path / "adapter").exists()
     assert json.loads((tmp_path / "eval_after.json").read_text())["sets"]["test"]["n"] == 1
@@ -448,7 +450,8 @@ def test_two_machines_of_one_process_each(tiny_model, word_problems, tmp_path):
     machines = [subprocess.Popen(
         [sys.executable, "-m", "recipes.tools.launch", "--cpu", "--gpus", "1", "--num_machines", "2", "--machine_rank",
          str(rank), "--main_process_ip", "127.0.0.1", "--main_process_port", port, "--dist", "ddp", "gsm8k_0_5b",
-         *tiny_flags(tiny_model, word_problems, tmp_path, "--full_finetune", "--skip_eval", "--max_steps", "1")],
+         *tiny_flags(tiny_model, word_problems, tmp_path, "--use_peft", "false", "--skip_eval", "--max_steps",
+                    "1")],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for rank in (0, 1)]
     results = [m.communicate(timeout=300) for m in machines]
     assert [m.returncode for m in machines] == [0, 0], results[0][1][-2000:] + results[1][1][-2000:]

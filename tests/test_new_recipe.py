@@ -55,8 +55,8 @@ def run(root: Path, *command) -> subprocess.CompletedProcess:
 def test_a_copied_recipe_with_its_own_reward_trains_evaluates_reports_and_benchmarks(copied, tiny_model):
     root, data = copied
     out = root / "run"
-    run(root, "recipes.word_problems", "--model", tiny_model, "--dataset_name", data, "--output_dir", str(out),
-        "--max_steps", "2", "--eval_limit", "2", *SMALL)
+    run(root, "recipes.word_problems", "--model_name_or_path", tiny_model, "--dataset_name", data,
+        "--output_dir", str(out), "--max_steps", "2", "--eval_limit", "2", *SMALL)
     assert (out / "adapter" / "adapter_config.json").is_file()
     assert json.loads((out / "eval_after.json").read_text())["sets"]["test"]["n"] == 2
     history = json.loads((out / "log_history.json").read_text())
@@ -76,7 +76,7 @@ def test_a_copied_recipe_with_its_own_reward_trains_evaluates_reports_and_benchm
 
     runs = root / "runs.json"
     run(root, "recipes.tools.bench", "--recipes", "word_problems", "--engines", "trl", "--steps", "2",
-        "--model", tiny_model, "--dataset_name", data, "--output", str(root / "B.md"), "--runs", str(runs),
+        "--model_name_or_path", tiny_model, "--dataset_name", data, "--output", str(root / "B.md"), "--runs", str(runs),
         "--", *SMALL)
     [bench_run] = json.loads(runs.read_text())
     assert bench_run["recipe"] == "word_problems" and len(bench_run["steps"]) == 2

@@ -29,9 +29,9 @@ def parsed(*argv) -> tuple:
 
 def test_defaults_are_tinyzeros_grpo_settings_on_one_gpu():
     args, cfg, extra = parsed()
-    assert (args.model, args.dataset_name, extra.chat, extra.puzzles) == ("Qwen/Qwen2.5-3B", countdown.HUB_ID,
+    assert (args.model_name_or_path, args.dataset_name, extra.chat, extra.puzzles) == ("Qwen/Qwen2.5-3B", countdown.HUB_ID,
                                                                           False, None)
-    assert (args.max_prompt_tokens, cfg.max_completion_length, args.gpu_memory_utilization) == (256, 1024, 0.4)
+    assert (args.max_prompt_tokens, cfg.max_completion_length, cfg.vllm_gpu_memory_utilization) == (256, 1024, 0.4)
     assert (cfg.beta, cfg.epsilon, cfg.num_iterations, cfg.temperature) == (0.001, 0.2, 1, 1.0)
     assert (cfg.loss_type, cfg.scale_rewards, cfg.lr_scheduler_type.value) == ("bnpo", "group", "constant")
     assert (cfg.weight_decay, cfg.max_grad_norm, cfg.save_steps, cfg.save_total_limit) == (0.01, 1.0, 10, 3)
@@ -64,12 +64,12 @@ class ModelLoaded(Exception):
 @pytest.mark.parametrize("argv, model", [
     ([], "Qwen/Qwen2.5-3B"),
     (["--chat", "true"], "Qwen/Qwen2.5-3B-Instruct"),
-    (["--chat", "true", "--model", "my/base"], "my/base"),  # a model the user names is kept
-    (["--model", "my/base"], "my/base"),
+    (["--chat", "true", "--model_name_or_path", "my/base"], "my/base"),  # a model the user names is kept
+    (["--model_name_or_path", "my/base"], "my/base"),
 ])
 def test_chat_takes_the_instruct_model_unless_another_is_named(argv, model, monkeypatch, tmp_path):
     def load_model(args, **kwargs):
-        raise ModelLoaded(args.model)
+        raise ModelLoaded(args.model_name_or_path)
 
     monkeypatch.setattr(recipe, "load_model", load_model)
     with pytest.raises(ModelLoaded, match=f"^{re.escape(model)}$"):
@@ -122,7 +122,7 @@ def test_generated_puzzles_train_apart_from_the_test_ones(tiny_model):
 
 
 def tiny_run(tiny_model, out, *argv) -> None:
-    recipe.main(*parsed("--model", tiny_model, "--output_dir", str(out), "--max_steps", "2", *SMALL, *argv))
+    recipe.main(*parsed("--model_name_or_path", tiny_model, "--output_dir", str(out), "--max_steps", "2", *SMALL, *argv))
 
 
 def test_recipe_trains_evaluates_and_reports_on_tinyzeros_split(tiny_model, countdown_dir, tmp_path, capsys):

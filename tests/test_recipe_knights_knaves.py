@@ -30,7 +30,7 @@ SIZES = ["3ppl", "4ppl", "5ppl", "6ppl", "7ppl"]
 
 def tiny_argv(tiny_model, out, *extra) -> list[str]:
     """Every stage in miniature: 2 steps of 2 prompts x 2 completions of 8 tokens, 2 test puzzles per size."""
-    return ["--model", str(tiny_model), "--output_dir", str(out), "--max_prompt_tokens", "4096",
+    return ["--model_name_or_path", str(tiny_model), "--output_dir", str(out), "--max_prompt_tokens", "4096",
             "--max_completion_length", "8", "--lora_r", "8", "--lora_alpha", "16", "--max_steps", "2",
             "--per_device_train_batch_size", "4", "--gradient_accumulation_steps", "1", "--num_generations", "2",
             "--puzzles", "8", "--eval_limit", "2", "--eval_batch_size", "10", "--save_steps", "1", *extra]
@@ -72,7 +72,7 @@ def test_the_stage_table_is_logic_rls_curriculum():
 def test_each_stage_parses_to_its_settings(number):
     stage = stage_settings(number, *settings())
     t, table = stage.training_args, STAGES[number]
-    assert (stage.args.model, stage.args.load_in_4bit, stage.args.max_prompt_tokens) == \
+    assert (stage.args.model_name_or_path, stage.args.load_in_4bit, stage.args.max_prompt_tokens) == \
         ("Qwen/Qwen2.5-7B-Instruct-1M", True, 400)
     assert t.output_dir == f"outputs/kk-7b/stage-{number}"
     assert (t.temperature, t.top_p, t.top_k, t.learning_rate) == (table["temperature"], 1.0, 0, table["learning_rate"])
@@ -295,13 +295,13 @@ def test_a_stage_starts_from_the_previous_stages_adapter(curriculum_run, tiny_mo
 
 def test_an_adapter_of_another_shape_is_refused(curriculum_run, tiny_model, tmp_path):
     out, _, _ = curriculum_run
-    args, _ = parse_args(recipe.DEFAULTS, ["--model", str(tiny_model), "--lora_r", "16"])
+    args, _ = parse_args(recipe.DEFAULTS, ["--model_name_or_path", str(tiny_model), "--lora_r", "16"])
     with pytest.raises(RecipeError, match="has LoRA rank 8 .* pass the same --lora_r"):
         start_from(None, str(out / "stage-1" / "adapter"), args)
 
 
 def test_a_stage_without_the_previous_adapter_is_a_one_line_error(tiny_model, tmp_path):
-    done = subprocess.run([sys.executable, "-m", "recipes.knights_knaves_7b", "--stage", "3", "--model",
+    done = subprocess.run([sys.executable, "-m", "recipes.knights_knaves_7b", "--stage", "3", "--model_name_or_path",
                            str(tiny_model), "--output_dir", str(tmp_path)], cwd=ROOT, capture_output=True, text=True,
                           env={**os.environ, "HF_HUB_OFFLINE": "1"})
     assert done.returncode == 1 and "Traceback" not in done.stderr

@@ -15,7 +15,8 @@ from recipes.errors import RecipeError
 
 def test_defaults_are_openpipes_settings_on_one_gpu():
     args, cfg = parse_args(recipe.DEFAULTS, [])
-    assert (args.model, args.load_in_4bit, args.lora_r, args.lora_alpha) == ("Qwen/Qwen2.5-14B-Instruct", True, 16, 32)
+    assert (args.model_name_or_path, args.load_in_4bit, args.lora_r, args.lora_alpha) == \
+        ("Qwen/Qwen2.5-14B-Instruct", True, 16, 32)
     assert (args.max_prompt_tokens, args.max_seq_length, cfg.max_completion_length) == (3072, 3072 + 4096, 4096)
     assert (cfg.learning_rate, cfg.adam_beta1, cfg.adam_beta2, cfg.weight_decay) == (6e-6, 0.9, 0.99, 0.1)
     assert (cfg.beta, cfg.epsilon, cfg.num_iterations, cfg.temperature) == (0.0, 0.2, 1, 1.0)
@@ -51,7 +52,7 @@ def test_recipe_flags_and_the_rest(capsys, tmp_path):
 def test_a_bad_test_path_is_one_line_before_the_model_loads(tmp_path):
     with pytest.raises(SystemExit, match="error: no Temporal Clue puzzles at /nowhere/puzzles.json"):
         # --output_dir: the checkout's outputs/ may hold runs
-        one_line_errors(lambda: recipe.main(*parsed("--clue_test_dir", "/nowhere/puzzles.json", "--model",
+        one_line_errors(lambda: recipe.main(*parsed("--clue_test_dir", "/nowhere/puzzles.json", "--model_name_or_path",
                                                     "/nowhere/model", "--output_dir", str(tmp_path))))
 
 
@@ -94,7 +95,7 @@ def test_the_table_shows_each_kind_and_dashes_for_kinds_not_asked():
 
 def tiny_argv(tiny_model, out, *extra) -> list[str]:
     """2 steps of 2 puzzles x 2 answers of 8 tokens; one held-out puzzle of each set."""
-    return ["--model", tiny_model, "--output_dir", str(out), "--max_prompt_tokens", "100000",
+    return ["--model_name_or_path", tiny_model, "--output_dir", str(out), "--max_prompt_tokens", "100000",
             "--max_completion_length", "8", "--lora_r", "8", "--lora_alpha", "16", "--max_steps", "2",
             "--per_device_train_batch_size", "2", "--gradient_accumulation_steps", "2", "--num_generations", "2",
             "--puzzles", "4", "--eval_limit", "1", "--eval_batch_size", "2", "--save_steps", "1", *extra]

@@ -20,9 +20,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def test_recipe_a_defaults_are_the_posts_settings():
     args, cfg = parse_args(gsm8k_0_5b.DEFAULTS, [])
-    assert (args.model, args.max_seq_length, args.max_prompt_tokens) == ("Qwen/Qwen2.5-0.5B-Instruct", 1024, 256)
+    assert (args.model_name_or_path, args.max_seq_length, args.max_prompt_tokens) == \
+        ("Qwen/Qwen2.5-0.5B-Instruct", 1024, 256)
     assert (args.lora_r, args.lora_alpha, args.lora_random_state) == (32, 64, 1907)
-    assert args.gpu_memory_utilization == 0.5  # the post: 0.8, which left 1.7 GB of a 24 GB card (README)
+    assert cfg.vllm_gpu_memory_utilization == 0.5  # the post: 0.8, which left 1.7 GB of a 24 GB card (README)
     assert args.lora_target_modules == ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
     assert (cfg.learning_rate, cfg.adam_beta1, cfg.adam_beta2, cfg.weight_decay) == (3e-5, 0.9, 0.99, 0.1)
     assert (cfg.warmup_steps, cfg.lr_scheduler_type.value, cfg.logging_steps) == (5, "cosine", 1)
@@ -33,7 +34,7 @@ def test_recipe_a_defaults_are_the_posts_settings():
 
 def test_recipe_b_defaults_are_the_notebooks_settings():
     args, cfg = parse_args(gsm8k_1_5b.DEFAULTS, [])
-    assert args.model == "Qwen/Qwen2.5-1.5B-Instruct"
+    assert args.model_name_or_path == "Qwen/Qwen2.5-1.5B-Instruct"
     assert (cfg.max_steps, cfg.num_generations, cfg.max_completion_length) == (500, 14, 400)
     assert cfg.per_device_train_batch_size * cfg.gradient_accumulation_steps == 7 * 14  # 7 prompts x 14 answers
     assert (cfg.beta, cfg.learning_rate, cfg.num_iterations, cfg.epsilon) == (0.04, 5e-6, 1, 0.1)
@@ -48,9 +49,10 @@ def test_without_a_gpu_bf16_and_8bit_adam_are_switched_off():
 def test_flags_and_yaml_override_defaults(tmp_path):
     config = tmp_path / "run.yaml"
     config.write_text("learning_rate: 1.0e-4\nmax_steps: 7\n")
-    args, cfg = parse_args(gsm8k_0_5b.DEFAULTS, ["--config", str(config), "--max_steps", "9", "--model", "m",
-                                                 "--lora_r", "8", "--skip_eval"])
-    assert (cfg.learning_rate, cfg.max_steps, args.model, args.lora_r, args.skip_eval) == (1e-4, 9, "m", 8, True)
+    args, cfg = parse_args(gsm8k_0_5b.DEFAULTS, ["--config", str(config), "--max_steps", "9",
+                                                 "--model_name_or_path", "m", "--lora_r", "8", "--skip_eval"])
+    assert (cfg.learning_rate, cfg.max_steps, args.model_name_or_path, args.lora_r, args.skip_eval) == \
+        (1e-4, 9, "m", 8, True)
 
 
 @pytest.mark.skipif(start.USE_UNSLOTH, reason="checks the path without Unsloth")
@@ -82,8 +84,8 @@ def test_unsloth_gets_grpoconfigs_gradient_checkpointing(monkeypatch, tmp_path, 
 
     monkeypatch.setitem(sys.modules, "unsloth", types.SimpleNamespace(FastLanguageModel=FastLanguageModel))
     monkeypatch.setattr(recipe_model, "USE_UNSLOTH", True)
-    args, cfg = parse_args(gsm8k_0_5b.DEFAULTS, ["--model", str(tmp_path), *flag])
-    recipe_model.load_model(args, gradient_checkpointing=cfg.gradient_checkpointing)
+    args, cfg = parse_args(gsm8k_0_5b.DEFAULTS, ["--model_name_or_path", str(tmp_path), *flag])
+    recipe_model.load_model(args, cfg)
     assert calls["use_gradient_checkpointing"] == expected
 
 
@@ -103,7 +105,7 @@ def test_importing_a_recipe_has_no_side_effects(tmp_path):
 
 
 def tiny_run(recipe, tiny_model, data_dir, out_dir, *extra):
-    argv = ["--model", tiny_model, "--dataset_name", data_dir, "--output_dir", str(out_dir),
+    argv = ["--model_name_or_path", tiny_model, "--dataset_name", data_dir, "--output_dir", str(out_dir),
             "--max_prompt_tokens", "1024", "--max_completion_length", "12", "--lora_r", "8", "--lora_alpha", "16",
             "--eval_limit", "3", "--eval_batch_size", "3", "--save_steps", "1", "--logging_steps", "1",
             "--num_generations", "2", "--per_device_train_batch_size", "2", "--gradient_accumulation_steps", "2",
@@ -156,10 +158,10 @@ def test_save_merged_writes_a_plain_transformers_model(tiny_model, gsm8k_dir, tm
 
 @pytest.mark.parametrize("flags, message", [
     (["--dataset_name", "/nowhere/train.jsonl"], "error: no GSM8K file at /nowhere/train.jsonl"),
-    (["--model", "/nowhere/model"], "error: no such folder: /nowhere/model"),
+    (["--model_name_or_path", "/nowhere/model"], "error: no such folder: /nowhere/model"),
 ])
 def test_bad_input_is_one_line_not_a_traceback(flags, message, tiny_model, tmp_path):
-    argv = ["--model", tiny_model, "--output_dir", str(tmp_path), "--max_steps", "1", *flags]
+    argv = ["--model_name_or_path", tiny_model, "--output_dir", str(tmp_path), "--max_steps", "1", *flags]
     done = subprocess.run([sys.executable, "-m", "recipes.gsm8k_0_5b", *argv], cwd=ROOT, capture_output=True,
                           text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     assert done.returncode == 1
@@ -196,7 +198,7 @@ def one_grpo_step(tiny_model, tmp_path, per_device, accumulation, *flags):
     data = tmp_path / "train.jsonl"
     data.write_text("".join(json.dumps(q) + "\n" for q in QUESTIONS))
     args, cfg = parse_args(gsm8k_0_5b.DEFAULTS, [
-        "--model", tiny_model, "--dataset_name", str(data), "--output_dir", str(tmp_path / "run"),
+        "--model_name_or_path", tiny_model, "--dataset_name", str(data), "--output_dir", str(tmp_path / "run"),
         "--max_prompt_tokens", "1024", "--max_completion_length", "8", "--lora_r", "4", "--lora_alpha", "8",
         "--max_steps", "1", "--save_strategy", "no",
         "--per_device_train_batch_size", str(per_device), "--gradient_accumulation_steps", str(accumulation),

@@ -55,7 +55,8 @@ def run_as_main(recipe: str, monkeypatch, *argv) -> SystemExit:
 def test_a_new_run_refuses_a_folder_that_holds_a_run(recipe, tmp_path, monkeypatch):
     files = earlier_run(tmp_path)
     # refused before the model loads: the model named here does not exist
-    ended = run_as_main(recipe, monkeypatch, "--output_dir", str(tmp_path), "--model", str(tmp_path / "no-model"))
+    ended = run_as_main(recipe, monkeypatch, "--output_dir", str(tmp_path),
+                        "--model_name_or_path", str(tmp_path / "no-model"))
     assert ended.code == refusal(tmp_path)
     assert {name: (tmp_path / name).read_text() for name in files} == files
     assert sorted(os.listdir(tmp_path)) == ["adapter", "checkpoint-2", "eval_before.json", "log_history.json"]
@@ -87,7 +88,7 @@ def test_a_new_run_takes_an_empty_or_new_folder_and_a_resumed_run_its_own(tmp_pa
 
 
 def kk(tmp_path, *argv):
-    argv = ["--output_dir", str(tmp_path), "--model", str(tmp_path / "no-model"), *argv]
+    argv = ["--output_dir", str(tmp_path), "--model_name_or_path", str(tmp_path / "no-model"), *argv]
     return knights_knaves_7b.main(*parse_args(knights_knaves_7b.DEFAULTS, argv, knights_knaves_7b.ExtraArguments))
 
 
@@ -166,7 +167,7 @@ def test_resuming_needs_a_complete_checkpoint(tmp_path):
 
 def demo_argv(tiny_model, out, *extra) -> list[str]:
     """The demo recipe on the tiny model: steps of 2 problems x 2 answers of 8 tokens, a checkpoint every 2 steps."""
-    return ["--model", tiny_model, "--output_dir", str(out), "--skip_eval", "--max_completion_length", "8",
+    return ["--model_name_or_path", tiny_model, "--output_dir", str(out), "--skip_eval", "--max_completion_length", "8",
             "--lora_r", "8", "--lora_alpha", "16", "--per_device_train_batch_size", "4", "--num_generations", "2",
             "--save_steps", "2", "--logging_steps", "1", *extra]
 
@@ -248,7 +249,7 @@ def test_a_second_ctrl_c_stops_at_once_and_names_the_newest_checkpoint(tiny_mode
 
     out = tmp_path / "run"
     args, cfg = parse_args(demo_smollm2.DEFAULTS, demo_argv(tiny_model, out, "--max_steps", "6"))
-    model, tokenizer = load_model(args, gradient_checkpointing=cfg.gradient_checkpointing)
+    model, tokenizer = load_model(args, cfg)
     trainer = GRPOTrainer(model=model, processing_class=tokenizer, reward_funcs=[demo_smollm2.correctness_reward],
                           args=cfg, train_dataset=arithmetic.load(24, 0, demo_smollm2.SYSTEM_PROMPT))
     trainer.add_callback(CtrlCTwice())

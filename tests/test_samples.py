@@ -27,7 +27,7 @@ def none_for_odd(prompts, completions, **kwargs):
 
 def run(tiny_model, out, steps: int, resume: str | None = None, **keep):
     args, cfg = parse_args({}, [
-        "--model", tiny_model, "--lora_r", "8", "--lora_alpha", "16", "--output_dir", str(out),
+        "--model_name_or_path", tiny_model, "--lora_r", "8", "--lora_alpha", "16", "--output_dir", str(out),
         "--max_steps", str(steps), "--per_device_train_batch_size", "4", "--num_generations", "4",
         "--max_completion_length", "24", "--logging_steps", "1", "--save_steps", "2", "--seed", "0",
         "--reward_weights", "1.0", "0.5"])

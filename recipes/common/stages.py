@@ -73,8 +73,8 @@ def stages_to_train(stages: list[Stage], table: dict) -> list[Stage]:
 def check_stages(stages: list[Stage]) -> None:
     """What the stages need before the model loads: a LoRA to hand on, one stage a launch when the model is sharded,
     and the adapter of the stage before the first."""
-    if stages[0].args.full_finetune:
-        raise RecipeError("--full_finetune is not for this recipe: its stages hand LoRA adapters on to each other")
+    if not stages[0].args.use_peft:
+        raise RecipeError("--use_peft false is not for this recipe: its stages hand LoRA adapters on to each other")
     if SHARDED and len(stages) > 1:
         # the next stage would load its adapter into, and add a reference adapter to, an already sharded model
         raise RecipeError("with FSDP2 or ZeRO-3, a launch trains one stage: run --stage 1, then --stage 2, then "

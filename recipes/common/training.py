@@ -144,7 +144,7 @@ def train(trainer, args: RecipeArguments, training_args: GRPOConfig) -> str:
     if HAS_CUDA:
         print_peak_memory()
     out = training_args.output_dir
-    adapter_dir = os.path.join(out, "model" if args.full_finetune else "adapter")
+    adapter_dir = os.path.join(out, "adapter" if args.use_peft else "model")
     if DISTRIBUTED:
         trainer.save_model(adapter_dir)  # gathers sharded weights (FSDP2, ZeRO-3); the first process writes
     else:
@@ -153,9 +153,9 @@ def train(trainer, args: RecipeArguments, training_args: GRPOConfig) -> str:
     write_json(os.path.join(out, "log_history.json"), trainer.state.log_history)
     if NUM_PROCESSES > 1:
         torch.distributed.barrier()  # the other processes may read the saved files next (the next stage's start)
-    print(f"[train] {'model' if args.full_finetune else 'LoRA adapter'} saved to {adapter_dir}")
+    print(f"[train] {'LoRA adapter' if args.use_peft else 'model'} saved to {adapter_dir}")
     if args.save_merged and IS_MAIN_PROCESS:
-        save_merged(args.model, adapter_dir, os.path.join(out, "merged-16bit"))
+        save_merged(args.model_name_or_path, adapter_dir, os.path.join(out, "merged-16bit"))
     return adapter_dir
 
 

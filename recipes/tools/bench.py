@@ -12,7 +12,7 @@ baseline) and with Hugging Face generation (the floor), side by side in one run.
 
 Every recipe file is benchmarked (recipes.tools.catalog), on a random model of the shape its default model has
 (recipes/tools/random_model.py: "Qwen/Qwen2.5-1.5B-Instruct" is qwen2.5-1.5b); a recipe whose model has no shape
-there is benchmarked with --model only.
+there is benchmarked with --model_name_or_path only.
 
 Seconds per step is the median of the steps after the first (the first one compiles and warms up). The generation
 share is the time in the trainer's generation call over the step time; generated tokens per second count every
@@ -66,7 +66,7 @@ def benchmarked() -> dict[str, str | None]:
     entries = {}
     for name in recipe_names():
         recipe = load_recipe(name)
-        shape = shape_of(recipe.DEFAULTS["model"])
+        shape = shape_of(recipe.DEFAULTS["model_name_or_path"])
         for stage in getattr(recipe, "STAGES", [None]):
             entries[name if stage is None else f"{name}:{stage}"] = shape
     return entries
@@ -179,7 +179,7 @@ def run_worker(recipe_name: str, engine: str, model: str, steps: int, memory_gb:
     name, _, stage = recipe_name.partition(":")
     recipe = load_recipe(name)
     with tempfile.TemporaryDirectory() as out:
-        argv = ["--model", model, "--max_steps", str(steps), "--output_dir", out, "--save_strategy", "no",
+        argv = ["--model_name_or_path", model, "--max_steps", str(steps), "--output_dir", out, "--save_strategy", "no",
                 "--logging_steps", "1", "--skip_eval", *recipe_flags]
         args, training_args, *extra = parse_args(recipe.DEFAULTS, argv, getattr(recipe, "ExtraArguments", None))
         if stage:  # the stage's settings and trainer (its data, rewards and callbacks), as the recipe builds them
@@ -248,8 +248,7 @@ def run_worker(recipe_name: str, engine: str, model: str, steps: int, memory_gb:
         if peak:
             peak.__enter__()
         try:
-            model_, tokenizer = load_model(args, fast_inference=training_args.use_vllm,
-                                                  gradient_checkpointing=training_args.gradient_checkpointing)
+            model_, tokenizer = load_model(args, training_args)
             trainer = build_trainer(model_, tokenizer)
             if peak:
                 load_peak = peak.restart()
@@ -435,9 +434,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=4, help="GRPO steps a run: the first is warm-up (default 4)")
     parser.add_argument("--memory_gb", type=float, default=24,
                         help="GPU memory each run sees, as on a GPU of that size (the rest is held); 0: all of it")
-    parser.add_argument("--dataset_name", help="The data of every recipe run (hub id, folder or file); default: each "
-                        "recipe's own")
-    parser.add_argument("--model", help="Use this model for every recipe instead of a random one of its shape")
+    parser.add_argument("--dataset_name", help="The data of every recipe that reads a dataset (hub id, folder or "
+                        "file); default: each recipe's own")
+    parser.add_argument("--model_name_or_path", dest="model",
+                        help="Use this model for every recipe instead of a random one of its shape")
     parser.add_argument("--cache", type=Path, default=ROOT / ".cache" / "bench", help="Where random models are kept")
     parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
     parser.add_argument("--runs", type=Path, help="Also keep each run's raw timings here (JSON), saved after each run")
@@ -454,7 +454,9 @@ def main(argv: list[str] | None = None) -> int:
         a.output.write_text(table(saved, "Made from the runs in " + ", ".join(f"`{p.name}`" for p in a.table)))
         print(f"[bench] wrote {a.output} from {len(saved)} run(s)")
         return 0
-    flags = [f for f in a.recipe_flags if f != "--"] + (["--dataset_name", a.dataset_name] if a.dataset_name else [])
+    from recipes.common.args import reads_dataset
+
+    flags = [f for f in a.recipe_flags if f != "--"]
     shapes = benchmarked()
     if a.recipes is None:
         a.recipes = [entry for entry, shape in shapes.items() if shape or a.model]
@@ -462,7 +464,8 @@ def main(argv: list[str] | None = None) -> int:
         if entry not in shapes:
             parser.error(f"--recipes {entry}: not one of {', '.join(shapes)}")
         if not (shapes[entry] or a.model):
-            parser.error(f"--recipes {entry}: no random model has the shape of its model: pass --model")
+            parser.error(f"--recipes {entry}: no random model has the shape of its model: pass "
+                         "--model_name_or_path")
 
     if a.resume and not a.runs:
         parser.error("--resume needs --runs FILE")
@@ -470,8 +473,13 @@ def main(argv: list[str] | None = None) -> int:
     def run_key(recipe: str) -> dict:
         """The settings a recipe's runs are made with: what --resume compares."""
         reduced = {} if a.full else REDUCED.get(recipe, {})
+        if a.dataset_name and reads_dataset(load_recipe(recipe.partition(":")[0]).DEFAULTS):
+            flags_of_recipe = [*flags, "--dataset_name", a.dataset_name]
+        else:  # it makes its own data
+            flags_of_recipe = flags
         return {"steps": reduced.get("steps", a.steps), "memory_gb": a.memory_gb, "model": a.model,
-                "flags": reduced.get("flags", []) + flags, **({"prequantized": True} if a.prequantized else {})}
+                "flags": reduced.get("flags", []) + flags_of_recipe,
+                **({"prequantized": True} if a.prequantized else {})}
 
     has_vllm = importlib.util.find_spec("vllm") is not None
     if a.engines and BASELINE in a.engines and not has_vllm:

@@ -129,7 +129,7 @@ def build_plan(a: argparse.Namespace, environ: dict[str, str] | None = None) -> 
     training += ["-m", f"recipes.{a.recipe}"]
     plan = Plan(training, env)
     if server_ids:
-        model = recipe_setting(a.recipe, a.recipe_args, "model")
+        model = recipe_setting(a.recipe, a.recipe_args, "model_name_or_path")
         max_len = recipe_setting(a.recipe, a.recipe_args, "max_seq_length")
         plan.server = [sys.executable, "-m", "trl.scripts.vllm_serve", "--model", str(model),
                        "--tensor_parallel_size", str(len(server_ids)), "--host", SERVER_HOST,
