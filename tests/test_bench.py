@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from recipes.tools import bench
+from recipes.tools import bench, bench_table, gpu_memory
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -127,7 +127,7 @@ def test_summary_leaves_out_the_warm_up_step():
                      {"time": 2.0, "generate": 1.0, "tokens": 100},
                      {"time": 4.0, "generate": 3.0, "tokens": 300},
                      {"time": 3.0, "generate": 2.0, "tokens": 200}]}
-    s = bench.summarise(run)
+    s = bench_table.summarise(run)
     assert (s["step"], s["n"], s["first"]) == (3.0, 3, 100.0)
     assert s["share"] == 6.0 / 9.0 and s["tokens_per_s"] == 600 / 6.0
 
@@ -180,7 +180,7 @@ def test_table_compares_runs_with_the_same_flags(tmp_path):
                 "bench": {"flags": [*flags, "--dataset_name", "d"]}}
     big = ["--per_device_train_batch_size", "32"]
     runs = [run("unsloth", 10.0, []), run("trl", 40.0, []), run("unsloth", 5.0, big), run("trl", 30.0, big)]
-    assert bench.extra_flags(runs[2]) == ("--per_device_train_batch_size 32",)
+    assert bench_table.extra_flags(runs[2]) == ("--per_device_train_batch_size 32",)
     saved = tmp_path / "runs.json"
     saved.write_text(json.dumps(runs))
     assert bench.main(["--table", str(saved), "--output", str(tmp_path / "B.md")]) == 0
@@ -274,7 +274,7 @@ class FakeCuda:
 
 def test_memory_peak_restarts_from_the_memory_in_use():
     import types
-    peak = bench.MemoryPeak.__new__(bench.MemoryPeak)
+    peak = gpu_memory.MemoryPeak.__new__(gpu_memory.MemoryPeak)
     peak.torch, peak.peak = types.SimpleNamespace(cuda=FakeCuda([(30, 100)])), 90
     assert peak.restart() == 90  # the peak so far (loading) ...
     assert peak.peak == 70  # ... and training is measured from the 70 in use now, not from the earlier 90
@@ -298,14 +298,14 @@ def empty(n, dtype=None, device=None):
 def test_the_rest_of_the_gpu_is_held_until_the_run_ends(tmp_path, monkeypatch):
     (tmp_path / "torch.py").write_text(FAKE_TORCH)  # a GPU of 140 GB with 100 free, in the holder's process
     monkeypatch.setenv("PYTHONPATH", str(tmp_path))
-    holder, unavailable, total = bench.hold_rest_of_gpu(24)
+    holder, unavailable, total = gpu_memory.hold_rest_of_gpu(24)
     try:
         assert unavailable == (140 - 24) * 2**30 and total == 140 * 2**30  # 24 GB left: others' 40, the holder's 76
         assert holder.poll() is None  # still holding
     finally:
         holder.stdin.close()  # what the run's end, or its death, does
     assert holder.wait(timeout=30) == 0
-    assert bench.hold_rest_of_gpu(140)[:2] == (None, 0)  # a GPU no bigger than asked: nothing held
+    assert gpu_memory.hold_rest_of_gpu(140)[:2] == (None, 0)  # a GPU no bigger than asked: nothing held
 
 
 def test_the_run_sees_a_gpu_of_the_memory_left_to_it():
@@ -313,6 +313,6 @@ def test_the_run_sees_a_gpu_of_the_memory_left_to_it():
     reading = (20 * 2**30, 140 * 2**30)
     torch = types.SimpleNamespace(cuda=FakeCuda([reading]),
                                   accelerator=types.SimpleNamespace(get_memory_info=lambda device=None: reading))
-    bench.report_total(torch, (140 - 24) * 2**30)
+    gpu_memory.report_total(torch, (140 - 24) * 2**30)
     assert torch.cuda.mem_get_info() == (20 * 2**30, 24 * 2**30)  # as an RTX 3090 with 4 GB in use: Unsloth reads
     assert torch.accelerator.get_memory_info(0) == (20 * 2**30, 24 * 2**30)  # and vLLM reads this one

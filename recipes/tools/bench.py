@@ -21,10 +21,10 @@ case. Peak GPU memory is what the device had in use at its highest (CUDA context
 0.1 s, while loading and while training. Each engine runs in its own process, so Unsloth's patches never reach the
 plain TRL run.
 
-The memory cap makes a bigger GPU look like a 24 GB one to the whole run: another process takes the rest of the
-device before the run starts, and PyTorch's memory queries in the run say the GPU has 24 GB in all. vLLM's
-`gpu_memory_utilization` and Unsloth's sizing of vLLM (read from the free memory) are then those of an RTX 3090, and
-anything past 24 GB fails as it would there.
+The memory cap (recipes/tools/gpu_memory.py) makes a bigger GPU look like a 24 GB one to the whole run: another
+process takes the rest of the device before the run starts, and PyTorch's memory queries in the run say the GPU has
+24 GB in all. vLLM's `gpu_memory_utilization` and Unsloth's sizing of vLLM (read from the free memory) are then those
+of an RTX 3090, and anything past 24 GB fails as it would there.
 """
 
 import argparse
@@ -35,22 +35,18 @@ import importlib.util
 import json
 import os
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
+from recipes.tools.bench_table import BASELINE, ENGINE_NAMES, summarise, table
 from recipes.tools.catalog import load_recipe, recipe_names
+from recipes.tools.gpu_memory import MemoryPeak, hold_rest_of_gpu, report_total
 from recipes.tools.random_model import shape_of
 
 ROOT = Path(__file__).resolve().parents[2]
-ENGINE_NAMES = {"unsloth": "Unsloth 4-bit LoRA", "trl-vllm": "plain TRL + PEFT, bf16 LoRA",
-                "trl": "plain TRL + PEFT, bf16 LoRA"}
-SHORT_NAMES = {"unsloth": "Unsloth", "trl-vllm": "TRL + vLLM", "trl": "TRL + HF generation"}
-BASELINE, FLOOR = "trl-vllm", "trl"  # the speed-up is against TRL with its own vLLM; HF generation is the floor
 # What the benchmark changes in a recipe's settings, and why: Temporal Clue's random-weight answers all run to 4,096
 # tokens, so its 64 a step would take about half an hour each step. The benchmark generates 4 a step (one puzzle),
 # and times 2 steps. Both train one sequence at a time, so the peak memory should be close to the recipe's (the
@@ -73,77 +69,6 @@ def benchmarked() -> dict[str, str | None]:
 
 
 # --- One engine, one recipe: runs in its own process -------------------------------------------------------------
-
-HOLDER = """import sys, torch
-keep = int(sys.argv[1])
-free, total = torch.cuda.mem_get_info()
-held = torch.empty(max(free - keep, 0), dtype=torch.uint8, device="cuda")
-free, total = torch.cuda.mem_get_info()
-print(total - free, total, flush=True)
-sys.stdin.read()  # held until the run ends: its end closes this pipe, also when it is killed
-"""
-
-
-def hold_rest_of_gpu(memory_gb: float) -> tuple[subprocess.Popen | None, int, int]:
-    """Another process takes all of the GPU but `memory_gb`: that process (None on a GPU no bigger, where nothing is
-    held), the bytes left unavailable to the run, and the GPU's whole memory."""
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(int(memory_gb * 2**30))], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True)
-    numbers = holder.stdout.readline().split()
-    if len(numbers) != 2 or not all(n.isdigit() for n in numbers):
-        holder.kill()
-        raise RuntimeError(f"could not hold the GPU memory beyond {memory_gb:g} GB (holder exit {holder.wait()})")
-    unavailable, total = map(int, numbers)
-    if total <= memory_gb * 2**30:  # already that small: the holder's own CUDA context would only take from the run
-        holder.stdin.close()
-        holder.wait()
-        return None, 0, total
-    return holder, unavailable, total
-
-
-def report_total(torch, unavailable: int) -> None:
-    """torch.cuda.mem_get_info (read by Unsloth) and torch.accelerator.get_memory_info (by vLLM) answer as on a GPU
-    whose memory is what the holder left."""
-    def shrunk(real):
-        def get_memory_info(device=None):
-            free, total = real(device)
-            return free, total - unavailable
-        return get_memory_info
-
-    torch.cuda.mem_get_info = shrunk(torch.cuda.mem_get_info)
-    accelerator = getattr(torch, "accelerator", None)
-    if hasattr(accelerator, "get_memory_info"):
-        accelerator.get_memory_info = shrunk(accelerator.get_memory_info)
-
-
-class MemoryPeak:
-    """The most GPU memory in use on the device (every allocator, the CUDA context), sampled in a thread."""
-
-    def __init__(self, interval: float = 0.1):
-        import torch
-        self.torch, self.interval, self.peak, self._stop = torch, interval, 0, threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-
-    def _sample(self):
-        while not self._stop.is_set():
-            free, total = self.torch.cuda.mem_get_info()
-            self.peak = max(self.peak, total - free)
-            self._stop.wait(self.interval)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-
-    def restart(self) -> int:
-        """The peak so far; from now on, the peak from the memory in use now."""
-        free, total = self.torch.cuda.mem_get_info()
-        before, self.peak = self.peak, total - free
-        return max(before, self.peak)
-
 
 def worker(recipe_name: str, engine: str, model: str, steps: int, memory_gb: float, result: str,
            recipe_flags: list[str]) -> None:
@@ -276,116 +201,6 @@ def run_worker(recipe_name: str, engine: str, model: str, steps: int, memory_gb:
 
 
 # --- The whole benchmark: builds the models, runs the workers, writes the table -----------------------------------
-
-def summarise(run: dict) -> dict:
-    """Median seconds per step after the first, generation share and tokens per second over those steps."""
-    steady = run["steps"][1:] or run["steps"]
-    seconds = sum(s["time"] for s in steady)
-    generating = sum(s["generate"] for s in steady)
-    return {"step": statistics.median(s["time"] for s in steady), "n": len(steady),
-            "first": run["steps"][0]["time"], "share": generating / seconds if seconds else 0.0,
-            "tokens_per_s": sum(s["tokens"] for s in steady) / generating if generating else 0.0}
-
-
-def extra_flags(run: dict) -> tuple[str, ...]:
-    """The recipe flags a run was given (after `--`), less the dataset: "--name value" pairs joined."""
-    flags, out = list(run.get("bench", {}).get("flags", [])), []
-    while flags:
-        flag = flags.pop(0)
-        value = flags.pop(0) if flags and not flags[0].startswith("--") else None
-        if flag != "--dataset_name":
-            out.append(flag if value is None else f"{flag} {value}")
-    return tuple(out)
-
-
-def brief(reason: str) -> str:
-    """A failure's first two sentences: "OutOfMemoryError: CUDA out of memory. Tried to allocate 4.65 GiB" """
-    return ". ".join(reason.split(". ")[:2])
-
-
-def engine_label(run: dict) -> str:
-    if "unsloth" not in run:  # the run failed before it wrote anything
-        return ENGINE_NAMES[run["engine"]]
-    if run["engine"] == "unsloth" and not run["unsloth"]:
-        return "transformers + PEFT 4-bit LoRA (no CUDA, so no Unsloth), HF generation"
-    label = ENGINE_NAMES[run["engine"]] + (", vLLM generation" if run["vllm"] else ", HF generation")
-    if run["engine"] == "trl-vllm":
-        label += f" (TRL's, colocated, share {run.get('vllm_gpu_memory_utilization', '?')})"
-    if "--load_in_4bit false" in extra_flags(run):  # the flag is shown too
-        label = label.replace("4-bit", "bf16")
-    elif run["engine"] == "unsloth" and run.get("bench", {}).get("prequantized"):
-        label = label.replace("4-bit LoRA", "4-bit LoRA (pre-quantized checkpoint)")
-    return label + "".join(f", `{k}={v}`" for k, v in sorted(run.get("settings", {}).items()))
-
-
-def table(runs: list[dict], made_by: str) -> str:
-    first = next((r for r in runs if "gpu" in r), {})
-    cap = first.get("memory_cap_gb")
-    lines = [
-        "# Benchmarks", "",
-        f"{made_by} on {first.get('date', datetime.date.today())}: one {first.get('gpu', '?')} "
-        f"({first.get('gpu_total_gb', 0):.0f} GB), " + (
-            "no memory cap." if not cap else
-            f"made a {cap:g} GB GPU as an RTX 3090 is (another process held the rest of it)."
-            if first.get("memory_cap") else
-            f"capped at {cap:g} GB per process as on an RTX 3090 (PyTorch's allocator, and vLLM's share scaled)."),
-        "Versions: " + ", ".join(f"{k} {v}" for k, v in first.get("versions", {}).items()) + ".", "",
-        "Random weights with each recipe's model shape, at the recipe's own settings unless flags are shown; every "
-        "completion runs to the length limit. Seconds per step: the median of the steps after the first (warm-up, "
-        "shown apart). A run that failed shows what it measured before it stopped.", "",
-        "| recipe | engine | completions × tokens a step | s / step | first step (s) | generation share "
-        "| generated tokens/s | peak GPU memory | speed-up vs TRL + vLLM | vs TRL + HF generation |",
-        "|---|---|---|---|---|---|---|---|---|---|"]
-
-    def steps_of(engine):
-        return {(r["recipe"], extra_flags(r)): summarise(r)["step"] for r in runs
-                if r["engine"] == engine and not r.get("failed") and len(r["steps"]) > 1}
-
-    def failed(engine):
-        return {(r["recipe"], extra_flags(r)) for r in runs if r["engine"] == engine and r.get("failed")}
-
-    references = [(steps_of(engine), failed(engine), engine) for engine in (BASELINE, FLOOR)]
-
-    def speedup(run, step, reference):
-        times, failures, engine = reference
-        key = (run["recipe"], extra_flags(run))
-        if key in times and len(run["steps"]) > 1:
-            return f"{times[key] / step:.1f}×"
-        return f"{SHORT_NAMES[engine]} failed" if key in failures and run["engine"] != engine else "-"
-    order = recipe_names()
-
-    def place(run):  # the recipes in order, each one's stages in order, then its runs with other flags
-        name, _, stage = run["recipe"].partition(":")
-        return (order.index(name) if name in order else len(order), stage, extra_flags(run),
-                list(ENGINE_NAMES).index(run["engine"]))
-    runs = sorted(runs, key=place)
-    for r in runs:
-        engine = engine_label(r) + "".join(f" `{f}`" for f in extra_flags(r))
-        shape = f"{r['completions_per_step']} × {r['max_completion_length']}" if "completions_per_step" in r else "-"
-        if r.get("micro_batch"):
-            shape += f" ({r['micro_batch']} at a time)"
-        peak_gb = r.get("peak_device_gb")
-        memory = "-" if peak_gb is None else f"{peak_gb:.1f} GB"
-        notes = []
-        if r.get("failed") and peak_gb is not None:
-            memory += " until it stopped"
-        elif cap and peak_gb is not None:
-            notes.append(f"{cap - peak_gb:.1f} GB to spare" if peak_gb <= cap else f"**{peak_gb - cap:.1f} GB over**")
-        if r.get("peak_load_gb") is not None and r.get("peak_train_gb") is not None:
-            notes.append(f"loading {r['peak_load_gb']:.1f}, training {r['peak_train_gb']:.1f}")
-        memory += f" ({'; '.join(notes)})" if notes else ""
-        failure = f"**failed: {brief(r['failed'])}**" if r.get("failed") else ""
-        if r.get("steps"):
-            s = summarise(r)
-            ratios = " | ".join(speedup(r, s["step"], reference) for reference in references)
-            step = f"{s['step']:.1f} (median of {s['n']})" if len(r["steps"]) > 1 else "-"
-            lines.append(f"| {r['recipe']} | {engine} | {shape} | {' '.join(filter(None, [step, failure]))} "
-                         f"| {s['first']:.1f} | {100 * s['share']:.0f} % | {s['tokens_per_s']:.0f} | {memory} "
-                         f"| {ratios} |")
-        else:
-            lines.append(f"| {r['recipe']} | {engine} | {shape} | {failure or '-'} | - | - | - | {memory} | - | - |")
-    return "\n".join(lines) + "\n"
-
 
 def model_dir(recipe: str, shape: str, cache: Path) -> Path:
     """Where the random model for `recipe` is kept: one per shape and task (its tokenizer is trained on the task)."""
