@@ -68,7 +68,7 @@ class ModelLoaded(Exception):
     (["--model_name_or_path", "my/base"], "my/base"),
 ])
 def test_chat_takes_the_instruct_model_unless_another_is_named(argv, model, monkeypatch, tmp_path):
-    def load_model(args, **kwargs):
+    def load_model(args, *_, **__):
         raise ModelLoaded(args.model_name_or_path)
 
     monkeypatch.setattr(recipe, "load_model", load_model)
