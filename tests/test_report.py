@@ -10,7 +10,8 @@ import sys
 
 import pytest
 
-from recipes.tools.report import SIDE_BY_SIDE, write_report
+from recipes.tools.report import write_report
+from recipes.tools.report_page import SIDE_BY_SIDE
 
 HISTORY = [{"step": s, "reward": 0.1 * s, "rewards/correctness_reward/mean": 0.08 * s,
             "rewards/format_reward/mean": 0.02 * s, "completions/mean_length": 60 - s,
