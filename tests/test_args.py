@@ -106,6 +106,16 @@ def test_the_lora_and_4bit_settings_reach_the_model(tiny_model):
         (True, "nf4", True)
 
 
+@pytest.mark.skipif(start.USE_UNSLOTH, reason="checks the path without Unsloth")
+def test_one_lora_target_module_is_a_module_name(tiny_model):
+    args, _ = parse_args(gsm8k_0_5b.DEFAULTS, ["--model_name_or_path", tiny_model, "--lora_target_modules", "q_proj"])
+    model, _ = load_model(args)
+    adapted = {name.split(".")[-1] for name, module in model.named_modules() if hasattr(module, "lora_A")}
+    assert adapted == {"q_proj"}
+    everything, _ = parse_args(gsm8k_0_5b.DEFAULTS, ["--lora_target_modules", "all-linear"])
+    assert everything.lora_target_modules == "all-linear"  # PEFT's own word for every linear layer
+
+
 # --- The Unsloth path: what it takes, and one line for what it cannot -----------------------------------------------
 
 @pytest.fixture

@@ -42,6 +42,10 @@ class RecipeArguments(ModelConfig):
         if self.load_in_8bit and self.load_in_4bit:
             raise RecipeError("--load_in_8bit: add --load_in_4bit false (4-bit is the recipes' default)")
         super().__post_init__()
+        # TRL turns one --lora_target_modules value into a string, which PEFT reads as a pattern that the whole module
+        # path must match: `q_proj` would then match no module. One name is a module name, as in a list of several.
+        if isinstance(self.lora_target_modules, str) and self.lora_target_modules != "all-linear":
+            self.lora_target_modules = [self.lora_target_modules]
         if self.eval_limit is not None and self.eval_limit < 1:
             raise RecipeError(f"--eval_limit must be at least 1, not {self.eval_limit} (--skip_eval skips the "
                               "evaluation)")
