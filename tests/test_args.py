@@ -34,6 +34,17 @@ def test_trls_flag_names_work():
     assert (args.dataset_name, args.dataset_config, cfg.vllm_gpu_memory_utilization) == ("my/data", "socratic", 0.7)
 
 
+def test_plain_trl_takes_trls_own_vllm_share_unless_told(monkeypatch):
+    """The recipes' vLLM shares are sized beside a 4-bit model: plain TRL (a bf16 model) keeps TRL's default."""
+    assert parse_args(gsm8k_0_5b.DEFAULTS, [])[1].vllm_gpu_memory_utilization == 0.5
+    monkeypatch.setattr(recipe_args, "ENGINE", "trl")
+    trl_default = recipe_args.GRPOConfig.vllm_gpu_memory_utilization
+    assert trl_default != 0.5
+    assert parse_args(gsm8k_0_5b.DEFAULTS, [])[1].vllm_gpu_memory_utilization == trl_default
+    told = ["--vllm_gpu_memory_utilization", "0.45"]
+    assert parse_args(gsm8k_0_5b.DEFAULTS, told)[1].vllm_gpu_memory_utilization == 0.45
+
+
 def test_a_yaml_config_with_trls_keys(tmp_path):
     config = tmp_path / "run.yaml"
     config.write_text("model_name_or_path: my/model\nuse_peft: true\nlora_r: 4\nlora_target_modules: [q_proj, v_proj]\n"

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, fields
 import torch
 from trl import GRPOConfig, ModelConfig, ScriptArguments, TrlParser
 
-from recipes.common.start import DISTRIBUTED, HAS_CUDA, HAS_VLLM, TRL_VLLM, USE_UNSLOTH
+from recipes.common.start import DISTRIBUTED, ENGINE, HAS_CUDA, HAS_VLLM, TRL_VLLM, USE_UNSLOTH
 from recipes.errors import RecipeError
 
 LORA_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
@@ -130,6 +130,8 @@ def parse_args(defaults: dict, argv: list[str] | None = None, extra: type | None
     merged = {**MODEL_DEFAULTS, "use_vllm": HAS_VLLM, "report_to": "none", **defaults}
     if not USE_UNSLOTH:  # settings of Unsloth's GRPOConfig (unsloth_grpo_mini_batch, ...): plain TRL has none
         merged = {k: v for k, v in merged.items() if not k.startswith("unsloth_")}
+    if ENGINE == "trl":  # the recipes' vLLM shares are sized beside a 4-bit model; beside plain TRL's bf16 one A's 0.5
+        merged.pop("vllm_gpu_memory_utilization", None)  # ran out of memory on 24 GB: TRL's own default (0.3) instead
     if not HAS_CUDA:  # bf16 and paged 8-bit Adam need a GPU; pinned memory speeds copies to one
         merged.update(bf16=False, optim="adamw_torch", dataloader_pin_memory=False)
     if DISTRIBUTED:
