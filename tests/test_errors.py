@@ -205,6 +205,15 @@ def test_a_bad_puzzle_file_is_one_line(tmp_path):
         f"error: {path}: empty file"
 
 
+def test_settings_that_grpotrainer_refuses_are_one_line(tiny_model, tmp_path):
+    data = write_jsonl(tmp_path / "train.jsonl", [{"question": "Q?", "answer": "#### 1"}] * 4)
+    argv = ["--model_name_or_path", tiny_model, "--dataset_name", data, "--output_dir", str(tmp_path / "run"),
+            "--skip_eval", "--reward_weights", "1", "2", "3"]
+    line = exit_line(recipe_a(argv))
+    assert line.startswith("error: GRPOTrainer: Number of reward weights (3) must match number of reward functions")
+    assert "\n" not in line
+
+
 # --- a bug in the user's own code keeps its traceback ---------------------------------------------------------------
 
 BUGGY_REWARD = """

@@ -7,6 +7,7 @@ import signal
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 
 import torch
 from trl import GRPOConfig, ModelConfig, ScriptArguments, TrlParser
@@ -188,12 +189,29 @@ def one_line_errors(main: Callable, *args):
         result = main(*args)
     except RecipeError as e:
         raise SystemExit(f"error: {e}") from None
+    except (ValueError, NotImplementedError) as e:
+        if not refused_by_trainer(e):
+            raise
+        raise SystemExit(f"error: GRPOTrainer: {' '.join(str(e).split())}") from None
     except KeyboardInterrupt:  # outside training (loading, evaluating): nothing to save
         print("stopped by Ctrl-C", file=sys.stderr)
         raise SystemExit(128 + signal.SIGINT) from None
     if DISTRIBUTED and torch.distributed.is_initialized():
         torch.distributed.destroy_process_group()  # else the processes may abort on the way out
     return result
+
+
+def refused_by_trainer(error: Exception) -> bool:
+    """Whether TRL's GRPOTrainer refused the run's settings as it was built (e.g. `--reward_weights` that do not match
+    the rewards, `--sync_ref_model` with `--beta 0`): raised in the trainer's own `__init__`, in TRL's file or in
+    Unsloth's compiled copy of it. An error raised anywhere else is a bug and keeps its traceback."""
+    frame = error.__traceback__
+    while frame and frame.tb_next:
+        frame = frame.tb_next
+    if frame is None or frame.tb_frame.f_code.co_name != "__init__":
+        return False
+    path = Path(frame.tb_frame.f_code.co_filename)
+    return path.parts[-3:] == ("trl", "trainer", "grpo_trainer.py") or path.name == "UnslothGRPOTrainer.py"
 
 
 def run(main: Callable, defaults: dict, extra: type | None = None) -> None:
