@@ -40,6 +40,7 @@ REWARDS = [correctness_reward, tag_presence_reward]
 # GPU, with the notebook's hyper-parameters.
 DEFAULTS = dict(
     model_name_or_path=MODEL, dataset_name=DATASET, dataset_config=DATASET_CONFIG, output_dir="outputs/gsm8k-1.5b",
+    dataset_test_split=None,  # the evaluation: 30 questions held out of the train split, unless a split is named
     max_seq_length=1024, max_prompt_tokens=256, vllm_gpu_memory_utilization=0.4,
     lora_r=32, lora_alpha=64, lora_target_modules=LORA_MODULES,  # ours: the notebook trained every weight
     # the notebook's; a constant rate is ours (its loop had a plain optimizer and no schedule)
@@ -60,9 +61,13 @@ TASK = Task(
 
 
 def held_out_split(args):
-    """The train split, parted into training questions and the 30 held-out ones (a seeded draw)."""
-    rows = gsm8k.load(args.dataset_name, args.dataset_train_split, SYSTEM_PROMPT, config=args.dataset_config)
-    return rows.train_test_split(test_size=HELD_OUT, seed=HELD_OUT_SEED)
+    """The train split, parted into training questions and the 30 held-out ones (a seeded draw); with
+    --dataset_test_split, the whole train split and that split."""
+    def split(name):
+        return gsm8k.load(args.dataset_name, name, SYSTEM_PROMPT, config=args.dataset_config)
+    if args.dataset_test_split:
+        return {"train": split(args.dataset_train_split), args.dataset_test_split: split(args.dataset_test_split)}
+    return split(args.dataset_train_split).train_test_split(test_size=HELD_OUT, seed=HELD_OUT_SEED)
 
 
 def load_data(args, training_args, tokenizer):
@@ -71,7 +76,9 @@ def load_data(args, training_args, tokenizer):
 
 
 def load_eval_sets(args):
-    """The 30 questions held out of the train split."""
+    """The 30 questions held out of the train split, or the --dataset_test_split split."""
+    if args.dataset_test_split:
+        return {args.dataset_test_split: held_out_split(args)[args.dataset_test_split]}
     return {"held-out": held_out_split(args)["test"]}
 
 

@@ -40,6 +40,21 @@ def test_recipe_b_defaults_are_the_notebooks_settings():
     assert (cfg.beta, cfg.learning_rate, cfg.num_iterations, cfg.epsilon) == (0.04, 5e-6, 1, 0.1)
 
 
+def test_recipe_b_holds_30_questions_out_of_train_unless_a_test_split_is_named(tmp_path):
+    for split, n in (("train", 40), ("test", 5)):
+        rows = [{"question": f"{split} {i}?", "answer": f"#### {i}"} for i in range(n)]
+        (tmp_path / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    args, _ = parse_args(gsm8k_1_5b.DEFAULTS, ["--dataset_name", str(tmp_path)])
+    [(name, held_out)] = gsm8k_1_5b.load_eval_sets(args).items()
+    training = gsm8k_1_5b.held_out_split(args)["train"]
+    assert (name, len(held_out), len(training)) == ("held-out", 30, 10)
+    assert not {str(p) for p in held_out["prompt"]} & {str(p) for p in training["prompt"]}
+    args, _ = parse_args(gsm8k_1_5b.DEFAULTS, ["--dataset_name", str(tmp_path), "--dataset_test_split", "test"])
+    [(name, test)] = gsm8k_1_5b.load_eval_sets(args).items()
+    assert (name, len(test), len(gsm8k_1_5b.held_out_split(args)["train"])) == ("test", 5, 40)
+    assert all("test" in str(p) for p in test["prompt"])
+
+
 @pytest.mark.skipif(start.HAS_CUDA, reason="checks the no-GPU fallback")
 def test_without_a_gpu_bf16_and_8bit_adam_are_switched_off():
     _, cfg = parse_args(gsm8k_0_5b.DEFAULTS, [])
