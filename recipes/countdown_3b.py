@@ -132,10 +132,16 @@ def load_eval_sets(args, extra: ExtraArguments | None = None):
     return {"test": countdown.load(args.dataset_name, args.dataset_test_split, chat)}
 
 
+def defaults_for(extra) -> dict:
+    """The defaults with this recipe's own flags applied: --chat takes the Instruct model (a flag or a --config key
+    that names another still wins). `make eval` reads them too."""
+    return {**DEFAULTS, "model_name_or_path": CHAT_MODEL} if extra.chat else DEFAULTS
+
+
 def main(args, training_args, extra):
     check_output_dir(training_args)  # a new run gets a folder of its own; a resumed one goes on in its folder
-    if extra.chat:  # the Instruct model, unless a flag or a --config key names another
-        args, training_args, extra = parse_again(args, {**DEFAULTS, "model_name_or_path": CHAT_MODEL})
+    if extra.chat:
+        args, training_args, extra = parse_again(args, defaults_for(extra))
     model, tokenizer = load_model(args, training_args)
     train_set, eval_sets = load_data(args, training_args, tokenizer, extra), load_eval_sets(args, extra)
     before = evaluate_stage("before", model, tokenizer, eval_sets, TASK, args, training_args)

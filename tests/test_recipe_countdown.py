@@ -76,6 +76,23 @@ def test_chat_takes_the_instruct_model_unless_another_is_named(argv, model, monk
         recipe.main(*parsed("--output_dir", str(tmp_path / "run"), *argv))
 
 
+@pytest.mark.parametrize("argv, model", [
+    ([], "Qwen/Qwen2.5-3B"),
+    (["--chat", "true"], "Qwen/Qwen2.5-3B-Instruct"),
+    (["--chat", "true", "--model_name_or_path", "my/base"], "my/base"),
+])
+def test_make_eval_of_a_chat_run_takes_the_instruct_model_too(argv, model):
+    _, _, args, [extra] = evaluate_cli.parse(["--recipe", "countdown_3b", *argv])
+    assert (args.model_name_or_path, extra.chat) == (model, "--chat" in argv)
+
+
+def test_make_eval_of_a_chat_adapter_takes_the_adapters_base_model(tmp_path):
+    (tmp_path / "adapter_config.json").write_text(json.dumps(
+        {"base_model_name_or_path": "my/trained-base", "r": 8, "lora_alpha": 16, "target_modules": ["q_proj"]}))
+    _, _, args, _ = evaluate_cli.parse(["--recipe", "countdown_3b", "--adapter", str(tmp_path), "--chat", "true"])
+    assert (args.model_name_or_path, args.lora_r) == ("my/trained-base", 8)
+
+
 def row(nums, target, chat=False) -> dict:
     return countdown.make_row(nums, target, chat)
 

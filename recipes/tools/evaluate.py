@@ -41,12 +41,18 @@ def parse(argv: list[str] | None = None):
     defaults = {**MODEL_DEFAULTS, **{k: v for k, v in recipe.DEFAULTS.items() if k in recipe_fields}}
     last_stage = list(getattr(recipe, "STAGES", {None: {}}).values())[-1]  # a staged recipe: as its last stage
     defaults["max_new_tokens"] = {**recipe.DEFAULTS, **last_stage}.get("max_completion_length")
-    if known.adapter:
-        defaults.update(adapter_settings(known.adapter))
+    adapter = adapter_settings(known.adapter) if known.adapter else {}  # the adapter's base model and LoRA shape
+    defaults.update(adapter)
     extra = getattr(recipe, "ExtraArguments", None)
     parser = RecipeParser((EvalArguments, arguments, *([extra] if extra else [])))
     parser.set_defaults(**defaults)
     eval_args, args, *extra_args = parser.parse(argv)
+    if extra_args and hasattr(recipe, "defaults_for"):  # defaults that the recipe's own flags change (--chat)
+        changed = {k: v for k, v in recipe.defaults_for(*extra_args).items()
+                   if k in recipe_fields and v != recipe.DEFAULTS.get(k)}
+        if changed:
+            parser.set_defaults(**{**changed, **adapter})
+            eval_args, args, *extra_args = parser.parse(argv)
     return recipe, eval_args, args, extra_args
 
 
