@@ -10,6 +10,8 @@ the run trains (to change one stage only, run it alone with --stage N).
     make kk-7b ARGS="--resume_from_checkpoint last"       # continue a stopped run where it stopped
     make kk-7b ARGS="--kk_test_dir ../shared/data/knights_knaves"  # evaluate on Logic-RL's test files
     make kk-7b GPUS=4 ARGS="--stage 1"                    # on 4 GPUs (FSDP2): one stage a launch, then 2, then 3
+    make kk-7b GPUS=4 ARGS="--stage 1 --use_peft false"   # a full fine-tune, as Logic-RL's; stage 2 starts from
+                                                          # outputs/kk-7b/stage-1/model
 """
 
 import os
@@ -83,8 +85,9 @@ DEFAULTS = dict(
     # Logic-RL's GRPO script: KL coefficient 0.001 with the k3 estimator, clip 0.2, one update per batch, a token mean
     # over each micro-batch (TRL's "bnpo"). Two things differ by engine. The KL reference: Unsloth (on a GPU) takes
     # the base model in every stage; plain TRL (on a CPU, or GRPO_ENGINE=trl) a frozen copy of the adapter the stage
-    # starts from. The token mean: by its source, Unsloth 2026.10.7's "bnpo" divides by the token count of the whole
-    # step, not of each micro-batch; the two agree when the micro-batches hold equally many tokens.
+    # starts from, and with --use_peft false the model the stage starts from (as Logic-RL's). The token mean: by its
+    # source, Unsloth 2026.10.7's "bnpo" divides by the token count of the whole step, not of each micro-batch; the two
+    # agree when the micro-batches hold equally many tokens.
     lr_scheduler_type="constant", beta=0.001, epsilon=0.2, num_iterations=1, loss_type="bnpo", scale_rewards="group",
     logging_steps=1, save_steps=50, bf16=True,
 )
@@ -173,7 +176,7 @@ def main(args, training_args, curriculum) -> dict | None:
     root = training_args.output_dir
     stages = stages_to_train(stages, STAGES)
     if not stages:
-        print(f"[train] every stage has its adapter in {root}: nothing to resume")
+        print(f"[train] every stage has its {'adapter' if args.use_peft else 'model'} in {root}: nothing to resume")
         return None
     check_stages(stages)  # a missing adapter or checkpoint fails here, before the model loads
     first, last = stages[0], stages[-1]
@@ -181,6 +184,8 @@ def main(args, training_args, curriculum) -> dict | None:
     eval_set = curriculum.kk_test_dir or "generated"
     sets = None if args.skip_eval else load_eval_sets(args, curriculum)
 
+    if first.number > 1 and not args.use_peft:  # a whole model: the one the stage before saved
+        args.model_name_or_path = first.previous_saved
     model, tokenizer = load_model(args, first.training_args)
     if first.number == 1:
         before = evaluate_stage("before", model, tokenizer, sets, TASK, args, first.training_args, key=eval_set,
@@ -189,8 +194,10 @@ def main(args, training_args, curriculum) -> dict | None:
         before = read_evaluation(os.path.join(root, "eval_before.json"), eval_set)
 
     for stage in stages:
-        if stage.number > 1:
-            start_from(model, stage.previous_adapter, stage.args)
+        if stage.number > 1 and args.use_peft:
+            start_from(model, stage.previous_saved, stage.args)
+        elif stage.number > 1:  # the model trained on: TRL loads the KL reference from here, the stage's start
+            model.config._name_or_path = stage.previous_saved
         t = stage.training_args
         anneal = f" -> {stage.extra.final_temperature}" if stage.extra.final_temperature is not None else ""
         prompts = t.per_device_train_batch_size * t.gradient_accumulation_steps // t.num_generations

@@ -382,8 +382,9 @@ def test_kk_trains_one_stage_per_launch_when_sharded(monkeypatch, tmp_path):
     monkeypatch.setattr(stages, "SHARDED", True)
     with pytest.raises(RecipeError, match="with FSDP2 or ZeRO-3, a launch trains one stage"):
         kk_main("--output_dir", str(tmp_path))
-    with pytest.raises(RecipeError, match="--use_peft false is not for this recipe"):
-        kk_main("--output_dir", str(tmp_path), "--stage", "1", "--use_peft", "false")
+    with pytest.raises(RecipeError, match="stage 2 starts from stage 1's model, and there is none at "
+                       f"{re.escape(str(tmp_path / 'stage-1' / 'model'))}: train stage 1 first"):
+        kk_main("--output_dir", str(tmp_path), "--stage", "2", "--use_peft", "false")  # a full fine-tune, stage by stage
 
 
 @pytest.fixture(scope="module")

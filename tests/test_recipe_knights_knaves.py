@@ -293,6 +293,29 @@ def test_a_stage_starts_from_the_previous_stages_adapter(curriculum_run, tiny_mo
         torch.testing.assert_close(stage_2[key], value, atol=1e-5, rtol=0)
 
 
+def test_a_full_fine_tune_hands_its_model_on_from_stage_to_stage(tiny_model, tmp_path, capsys):
+    """--use_peft false (Logic-RL trained every weight): each stage saves its whole model, the next starts from it,
+    in one run or one stage a launch (as FSDP2 and ZeRO-3 train it)."""
+    full = ("--use_peft", "false", "--max_steps", "1", "--skip_eval")
+    recipe.main(*parsed(*tiny_argv(tiny_model, tmp_path / "run", *full)))
+    printed = capsys.readouterr().out
+    for number in (1, 2, 3):
+        assert (tmp_path / "run" / f"stage-{number}" / "model" / "model.safetensors").is_file()
+    assert "[stage 3]" in printed and "model saved to" in printed
+
+    one = tmp_path / "one-stage-a-launch"
+    shutil.copytree(tmp_path / "run" / "stage-1" / "model", one / "stage-1" / "model")
+    weights_file = one / "stage-1" / "model" / "model.safetensors"
+    torch.manual_seed(0)  # stands in for a trained stage 1: weights far from the base model's
+    stage_1 = {k: v + torch.randn_like(v) * 0.5 for k, v in load_file(weights_file).items()}
+    save_file(stage_1, weights_file, metadata={"format": "pt"})
+    recipe.main(*parsed(*tiny_argv(tiny_model, one, *full, "--stage", "2")))
+    stage_2 = load_file(one / "stage-2" / "model" / "model.safetensors")
+    assert stage_2.keys() == stage_1.keys()
+    for key, value in stage_1.items():  # one step at learning rate 4e-7 moves no weight further than that
+        torch.testing.assert_close(stage_2[key], value, atol=1e-5, rtol=0)
+
+
 def test_an_adapter_of_another_shape_is_refused(curriculum_run, tiny_model, tmp_path):
     out, _, _ = curriculum_run
     args, _ = parse_args(recipe.DEFAULTS, ["--model_name_or_path", str(tiny_model), "--lora_r", "16"])

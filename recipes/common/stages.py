@@ -1,6 +1,6 @@
 """A recipe trained in stages (a curriculum): each stage a GRPO run of its own in <output_dir>/stage-N, its row of the
-recipe's table as defaults under the user's flags, starting from the previous stage's LoRA adapter; a stopped run
-resumes at the stage it stopped in."""
+recipe's table as defaults under the user's flags, starting from the previous stage's LoRA adapter (with --use_peft
+false, from its whole model); a stopped run resumes at the stage it stopped in."""
 
 import os
 from dataclasses import dataclass, fields, replace
@@ -10,7 +10,7 @@ from peft.utils import load_peft_weights
 from trl import GRPOConfig
 
 from recipes.common.args import RecipeArguments, parse_again
-from recipes.common.checkpoints import NO_RESUME, RESUME_LAST, check_output_dir, resume_checkpoint
+from recipes.common.checkpoints import NO_RESUME, RESUME_LAST, WEIGHTS, check_output_dir, resume_checkpoint
 from recipes.common.model import adapter_settings
 from recipes.common.start import SHARDED
 from recipes.errors import RecipeError
@@ -25,12 +25,25 @@ class Stage:
     extra: object  # the recipe's own arguments, with the stage's values where the user gave none
 
     @property
-    def adapter(self) -> str:
-        return os.path.join(self.training_args.output_dir, "adapter")
+    def saved(self) -> str:
+        """The folder `train` saves this stage's result in: its LoRA adapter, or (--use_peft false) its model."""
+        return os.path.join(self.training_args.output_dir, "adapter" if self.args.use_peft else "model")
 
     @property
-    def previous_adapter(self) -> str:
-        return os.path.join(os.path.dirname(self.training_args.output_dir), f"stage-{self.number - 1}", "adapter")
+    def previous_saved(self) -> str:
+        return os.path.join(os.path.dirname(self.training_args.output_dir), f"stage-{self.number - 1}",
+                            os.path.basename(self.saved))
+
+    @property
+    def what(self) -> str:
+        return "adapter" if self.args.use_peft else "model"
+
+
+def is_saved(folder: str, use_peft: bool) -> bool:
+    """Whether `folder` holds a saved LoRA adapter (its config, written after the weights), or a saved model (its
+    weights, or their index, written after the shards)."""
+    names = ["adapter_config.json"] if use_peft else [n for n in WEIGHTS if n.startswith(("model", "pytorch_model"))]
+    return any(os.path.isfile(os.path.join(folder, name)) for name in names)
 
 
 def stage_settings(number: int, table: dict, defaults: dict, args: RecipeArguments, extra) -> Stage:
@@ -61,7 +74,7 @@ def stages_to_train(stages: list[Stage], table: dict) -> list[Stage]:
         check_output_dir(first.training_args, folder)
     if len(stages) == 1 or wanted in NO_RESUME:
         return stages
-    left = [s for s in stages if not os.path.isfile(os.path.join(s.adapter, "adapter_config.json"))]
+    left = [s for s in stages if not is_saved(s.saved, s.args.use_peft)]
     for stage in left:
         try:
             resume_checkpoint(stage.training_args)
@@ -71,19 +84,17 @@ def stages_to_train(stages: list[Stage], table: dict) -> list[Stage]:
 
 
 def check_stages(stages: list[Stage]) -> None:
-    """What the stages need before the model loads: a LoRA to hand on, one stage a launch when the model is sharded,
-    and the adapter of the stage before the first."""
-    if not stages[0].args.use_peft:
-        raise RecipeError("--use_peft false is not for this recipe: its stages hand LoRA adapters on to each other")
+    """What the stages need before the model loads: one stage a launch when the model is sharded, and the adapter
+    (or model) of the stage before the first."""
     if SHARDED and len(stages) > 1:
         # the next stage would load its adapter into, and add a reference adapter to, an already sharded model
         raise RecipeError("with FSDP2 or ZeRO-3, a launch trains one stage: run --stage 1, then --stage 2, then "
                           "--stage 3 (or use DDP, which trains all three in one launch)")
     first = stages[0]
-    previous = first.previous_adapter
-    if first.number > 1 and not os.path.isfile(os.path.join(previous, "adapter_config.json")):
-        raise RecipeError(f"stage {first.number} starts from stage {first.number - 1}'s adapter, and there is none "
-                          f"at {previous}: train stage {first.number - 1} first")
+    previous = first.previous_saved
+    if first.number > 1 and not is_saved(previous, first.args.use_peft):
+        raise RecipeError(f"stage {first.number} starts from stage {first.number - 1}'s {first.what}, and there is "
+                          f"none at {previous}: train stage {first.number - 1} first")
     resume_checkpoint(first.training_args)  # a `last` without a checkpoint fails here, before the model loads
 
 
