@@ -141,6 +141,8 @@ def test_recipe_trains_saves_resumes_and_evaluates(recipe, tiny_model, gsm8k_dir
     assert "published (before -> after)" in printed and f"{recipe.TASK.published[1]:.2f} %" in printed
     history = json.loads((out / "log_history.json").read_text())
     assert [h["step"] for h in history if "reward" in h] == [1, 2]
+    # each step's seconds spent generating, beside TRL's seconds a step (for the generation's share)
+    assert all(0 < h["generate_time"] < h["step_time"] for h in history if "reward" in h)
     # the run's report, with a sample of what the model wrote while training (the first and the last step)
     kept = [json.loads(line) for line in (out / "completions.jsonl").read_text().splitlines()]
     assert {k["step"] for k in kept} == {1, 2} and all(isinstance(k["reward"], float) for k in kept)

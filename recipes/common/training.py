@@ -5,6 +5,7 @@ import os
 import signal
 import sys
 import threading
+import time
 
 import torch
 from transformers import TrainerCallback
@@ -62,6 +63,28 @@ class StopOnSignal(TrainerCallback):
             self.signal = self.signal or signum or None
         if signum:
             control.should_save = control.should_training_stop = True
+
+
+class GenerationTime(TrainerCallback):
+    """Logs `generate_time` beside TRL's `step_time`: the seconds a step spent generating its completions (on this
+    process; through vLLM or Hugging Face generation), so log_history.json tells the generation's share of a step."""
+
+    def __init__(self, trainer):
+        self.trainer, self.seconds = trainer, 0.0
+        generate = trainer._generate_single_turn
+
+        def timed(*args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return generate(*args, **kwargs)
+            finally:
+                self.seconds += time.perf_counter() - start
+
+        trainer._generate_single_turn = timed
+
+    def on_step_end(self, args, state, control, **kwargs):  # before the step's metrics are logged
+        self.trainer._metrics["train"]["generate_time"].append(self.seconds)
+        self.seconds = 0.0
 
 
 def signal_name(signum: int) -> str:
@@ -131,6 +154,7 @@ def train(trainer, args: RecipeArguments, training_args: GRPOConfig) -> str:
     Returns the adapter's folder."""
     print_step_lines(trainer)
     trainer.add_callback(KeepCompletions(trainer))  # a sample of what the model wrote, for the report
+    trainer.add_callback(GenerationTime(trainer))
     checkpoint = resume_checkpoint(training_args)
     if checkpoint:
         print(f"[train] resuming from {checkpoint}")
