@@ -94,7 +94,7 @@ def after(command: list[str], flag: str) -> str:
 
 def test_gpus_become_processes_under_the_chosen_config():
     p = plan(["--gpus", "4", "gsm8k_1_5b", "--max_steps", "5"])
-    assert p.training[:3] == [sys.executable, "-m", "accelerate.commands.launch"]
+    assert p.training[:3] == [sys.executable, "-m", "recipes.tools.accelerate_launch"]
     assert after(p.training, "--config_file") == str(CONFIGS / "fsdp2.yaml")  # the default
     assert (after(p.training, "--num_processes"), after(p.training, "--num_machines")) == ("4", "1")
     assert p.training[-4:] == ["-m", "recipes.gsm8k_1_5b", "--max_steps", "5"]
@@ -443,6 +443,18 @@ def test_two_processes_train_like_one_and_evaluate_once_between_them(tiny_model,
     split = json.loads((two / "eval_before.json").read_text())["sets"]["test"]["records"]
     assert [r["completion"] for r in split] == [r["completion"] for r in single]
     assert (two / "adapter" / "adapter_config.json").is_file()
+
+
+def test_bad_input_on_several_processes_is_its_one_line_not_torchs_traceback(tiny_model, tmp_path):
+    missing = tmp_path / "nowhere" / "train.jsonl"
+    done = run_launcher("--cpu", "--gpus", "2", "--dist", "ddp", "gsm8k_0_5b",
+                        *tiny_flags(tiny_model, str(missing), tmp_path / "run"))
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr and "ChildFailedError" not in done.stderr, done.stderr[-3000:]
+    lines = done.stderr.strip().splitlines()
+    assert f"error: no GSM8K file at {missing} (expected JSONL rows with 'question' and 'answer')" in lines
+    assert re.fullmatch(r"\[launch\] training stopped: process [01] exited with code 1 \(its output above says "
+                        r"why\)", lines[-1])
 
 
 def test_two_machines_of_one_process_each(tiny_model, word_problems, tmp_path):

@@ -171,3 +171,14 @@ def test_a_real_browser_renders_the_page(run_dir, tmp_path):
         colours = {rgb for _, rgb in image.convert("RGB").getcolors(maxcolors=1 << 20)}
     assert len(colours) > 50  # text, curves and boxes, not a blank page
     assert {(0x2a, 0x9d, 0x4a), (0xc8, 0x39, 0x2b)} <= colours  # the page's own marks: right and wrong answers
+
+
+def test_only_the_first_process_writes_the_report(tmp_path, monkeypatch):
+    """Under accelerate every process ends by asking for the report; the later ones must not read the files the first
+    one is still writing, nor write the page a second time."""
+    from recipes.tools.report import write_report
+
+    (tmp_path / "eval_after.json").write_text("")  # being written by the first process
+    monkeypatch.setenv("RANK", "1")
+    assert write_report(str(tmp_path)) == str(tmp_path / "report.html")
+    assert not (tmp_path / "report.html").exists()

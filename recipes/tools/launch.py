@@ -111,7 +111,7 @@ def build_plan(a: argparse.Namespace, environ: dict[str, str] | None = None) -> 
     if processes == 1:  # one training GPU beside the server: the recipe as on one GPU, through plain TRL
         training = [sys.executable]
     else:
-        training = [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
+        training = [sys.executable, "-m", "recipes.tools.accelerate_launch", "--config_file",
                     str(CONFIGS / f"{a.dist}.yaml"), "--num_processes", str(processes),
                     "--num_machines", str(a.num_machines)]
     if a.num_machines > 1:

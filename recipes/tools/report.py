@@ -33,6 +33,9 @@ def write_report(run_dir: str, published: tuple[float, float] | None = None) -> 
     """Write `<run_dir>/report.html` and return its path. `published`: the source's accuracy (%) before and after."""
     if not os.path.isdir(run_dir):
         raise RecipeError(f"no run folder at {run_dir}")
+    path = os.path.join(run_dir, "report.html")
+    if os.environ.get("RANK", "0") != "0":  # a later process of a multi-process run: the first one writes the page
+        return path  # (from files it may still be writing; recipes.common.start reads RANK the same way)
     parts = run_parts(run_dir)
     before, _ = first_found([run_dir, *(folder for _, folder in parts)], "eval_before.json")
     after, after_where = first_found([*(folder for _, folder in reversed(parts)), run_dir], "eval_after.json")
@@ -51,7 +54,6 @@ def write_report(run_dir: str, published: tuple[float, float] | None = None) -> 
             "<h2>The same questions, before and after</h2>", pairs_section(before, after, after_label),
             "<h2>Training completions</h2>", samples_section(samples),
             "</body></html>"]
-    path = os.path.join(run_dir, "report.html")
     with open(path, "w", encoding="utf-8") as f:
         f.write("\n".join(page))
     return path
