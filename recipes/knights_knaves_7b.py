@@ -23,6 +23,7 @@ from recipes.common.evaluation import Task, accuracies, accuracy_table, evaluate
 from recipes.common.model import load_model
 from recipes.common.processes import write_json
 from recipes.common.stages import Stage, check_stages, stage_settings, stages_to_train, start_from
+from recipes.common.start import NUM_PROCESSES
 from recipes.common.temperature import TemperatureSchedule
 from recipes.common.training import train
 from recipes.errors import RecipeError
@@ -200,7 +201,7 @@ def main(args, training_args, curriculum) -> dict | None:
             model.config._name_or_path = stage.previous_saved
         t = stage.training_args
         anneal = f" -> {stage.extra.final_temperature}" if stage.extra.final_temperature is not None else ""
-        prompts = t.per_device_train_batch_size * t.gradient_accumulation_steps // t.num_generations
+        prompts = t.per_device_train_batch_size * t.gradient_accumulation_steps * NUM_PROCESSES // t.num_generations
         print(f"[stage {stage.number}] {stage.extra.people}-person puzzles, {t.max_steps} steps of {prompts} prompts x "
               f"{t.num_generations} completions, temperature {t.temperature}{anneal}, learning rate "
               f"{t.learning_rate:g} -> {t.output_dir}")

@@ -316,6 +316,12 @@ def test_a_full_fine_tune_hands_its_model_on_from_stage_to_stage(tiny_model, tmp
         torch.testing.assert_close(stage_2[key], value, atol=1e-5, rtol=0)
 
 
+def test_a_stage_line_counts_the_prompts_of_every_process(tiny_model, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(recipe, "NUM_PROCESSES", 2)  # under accelerate each process takes its own prompts
+    recipe.main(*parsed(*tiny_argv(tiny_model, tmp_path, "--stage", "1", "--max_steps", "1", "--skip_eval")))
+    assert "[stage 1] 3-person puzzles, 1 steps of 4 prompts x 2 completions" in capsys.readouterr().out
+
+
 def test_an_adapter_of_another_shape_is_refused(curriculum_run, tiny_model, tmp_path):
     out, _, _ = curriculum_run
     args, _ = parse_args(recipe.DEFAULTS, ["--model_name_or_path", str(tiny_model), "--lora_r", "16"])
