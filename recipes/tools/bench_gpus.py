@@ -23,13 +23,13 @@ import json
 import os
 import re
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 from pathlib import Path
 
+from recipes.tools.bench_table import summarise
 from recipes.tools.catalog import load_recipe
 
 WAYS = [f"{dist}{vllm}" for dist in ("fsdp2", "zero3", "ddp") for vllm in ("", "+colocate", "+server")]
@@ -149,16 +149,6 @@ def is_exception_line(line: str) -> bool:
         and not name.endswith("ChildFailedError")
 
 
-def summary(run: dict) -> dict | None:
-    steady = run["steps"][1:] or run["steps"]
-    if not steady:
-        return None
-    seconds, generating = sum(s["time"] for s in steady), sum(s["generate"] for s in steady)
-    return {"step": statistics.median(s["time"] for s in steady), "n": len(steady), "first": run["steps"][0]["time"],
-            "share": generating / seconds if seconds else 0.0,
-            "tokens_per_s": sum(s["tokens"] for s in steady) / generating if generating else 0.0}
-
-
 def table(runs: list[dict]) -> str:
     rows = ["| recipe | way | weights | completions a step | s / step | first step (s) | generation share | "
             "generated tokens/s | peak per GPU (GiB) |", "|---|---|---|---|---|---|---|---|---|"]
@@ -166,7 +156,7 @@ def table(runs: list[dict]) -> str:
         dist, _, vllm = run["way"].partition("+")
         way = f"{'FSDP2' if dist == 'fsdp2' else dist.upper()}, {GENERATION[vllm]}, {run['training_gpus']} training"
         weights = "bf16 LoRA" if run["weights"] == "lora" else "every weight (bf16)"
-        s = summary(run)
+        s = summarise(run) if run["steps"] else None
         cells = ([f"{s['step']:.1f} (median of {s['n']})", f"{s['first']:.1f}", f"{s['share']:.0%}",
                   f"{s['tokens_per_s']:.0f}"] if s else ["-"] * 4)
         if run.get("failed"):
@@ -212,7 +202,9 @@ def main(argv: list[str] | None = None) -> int:
                     runs.append(run_one(a, recipe_name, way, weights, model))
                     if a.runs:
                         a.runs.write_text(json.dumps(runs, indent=1))
-                    print(f"[bench_gpus] {runs[-1].get('failed') or summary(runs[-1])}", flush=True)
+                    last = runs[-1]
+                    print(f"[bench_gpus] {last.get('failed') or (summarise(last) if last['steps'] else 'no steps')}",
+                          flush=True)
     text = table(runs)
     if a.output:
         a.output.write_text(text)
