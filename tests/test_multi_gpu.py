@@ -457,6 +457,18 @@ def test_bad_input_on_several_processes_is_its_one_line_not_torchs_traceback(tin
                         r"why\)", lines[-1])
 
 
+def test_an_input_error_of_a_later_process_starts_a_line_of_its_own():
+    """The first process's progress bar may be half drawn when another process stops on bad input (both write to one
+    terminal): the other's error starts on a new line, not glued to the end of the bar."""
+    code = ("import sys; from recipes.common.args import stop; "
+            "sys.stderr.write('Loading weights:  50%|#####     | 1/2'); sys.stderr.flush(); stop('error: no such file')")
+    env = dict(os.environ, WORLD_SIZE="2", RANK="1", LOCAL_RANK="1")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1
+    assert done.stderr.splitlines()[-2:] == ["Loading weights:  50%|#####     | 1/2", "error: no such file"], \
+        done.stderr[-2000:]
+
+
 def test_two_machines_of_one_process_each(tiny_model, word_problems, tmp_path):
     """Multi-machine flags on one machine: machine 0 and machine 1 are two launchers meeting at 127.0.0.1."""
     port = str(free_port())

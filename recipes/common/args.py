@@ -3,6 +3,7 @@
 dataset, `GRPOConfig`, the few arguments TRL lacks and the recipe's own, as flags (`--learning_rate 1e-5`) or YAML keys
 (`--config run.yaml`), over the recipe's defaults; and `run`, a recipe's `__main__`."""
 
+import os
 import signal
 import sys
 from collections.abc import Callable
@@ -12,7 +13,7 @@ from pathlib import Path
 import torch
 from trl import GRPOConfig, ModelConfig, ScriptArguments, TrlParser
 
-from recipes.common.start import DISTRIBUTED, ENGINE, HAS_CUDA, HAS_VLLM, TRL_VLLM, USE_UNSLOTH
+from recipes.common.start import DISTRIBUTED, ENGINE, HAS_CUDA, HAS_VLLM, IS_MAIN_PROCESS, TRL_VLLM, USE_UNSLOTH
 from recipes.errors import RecipeError
 
 LORA_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
@@ -188,17 +189,26 @@ def one_line_errors(main: Callable, *args):
     try:
         result = main(*args)
     except RecipeError as e:
-        raise SystemExit(f"error: {e}") from None
+        stop(f"error: {e}")
     except (ValueError, NotImplementedError) as e:
         if not refused_by_trainer(e):
             raise
-        raise SystemExit(f"error: GRPOTrainer: {' '.join(str(e).split())}") from None
+        stop(f"error: GRPOTrainer: {' '.join(str(e).split())}")
     except KeyboardInterrupt:  # outside training (loading, evaluating): nothing to save
         print("stopped by Ctrl-C", file=sys.stderr)
         raise SystemExit(128 + signal.SIGINT) from None
     if DISTRIBUTED and torch.distributed.is_initialized():
         torch.distributed.destroy_process_group()  # else the processes may abort on the way out
     return result
+
+
+def stop(message: str):
+    """End the program with `message`. The processes of a launch share one terminal, and the first one's progress bar
+    may be half drawn when another stops: there the message is one write that starts on a line of its own."""
+    if DISTRIBUTED and not IS_MAIN_PROCESS:
+        os.write(sys.stderr.fileno(), f"\n{message}\n".encode())
+        raise SystemExit(1) from None
+    raise SystemExit(message) from None
 
 
 def refused_by_trainer(error: Exception) -> bool:
