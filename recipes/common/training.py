@@ -67,24 +67,27 @@ class StopOnSignal(TrainerCallback):
 
 class GenerationTime(TrainerCallback):
     """Logs `generate_time` beside TRL's `step_time`: the seconds a step spent generating its completions (on this
-    process; through vLLM or Hugging Face generation), so log_history.json tells the generation's share of a step."""
+    process; through vLLM or Hugging Face generation), so log_history.json tells the generation's share of a step.
+    `seconds` and `tokens` (completion tokens generated) are totals since training started."""
 
     def __init__(self, trainer):
-        self.trainer, self.seconds = trainer, 0.0
+        self.trainer, self.seconds, self.tokens, self.logged = trainer, 0.0, 0, 0.0
         generate = trainer._generate_single_turn
 
         def timed(*args, **kwargs):
             start = time.perf_counter()
             try:
-                return generate(*args, **kwargs)
+                generated = generate(*args, **kwargs)  # (completion ids, their log-probs)
+                self.tokens += sum(len(ids) for ids in generated[0])
+                return generated
             finally:
                 self.seconds += time.perf_counter() - start
 
         trainer._generate_single_turn = timed
 
     def on_step_end(self, args, state, control, **kwargs):  # before the step's metrics are logged
-        self.trainer._metrics["train"]["generate_time"].append(self.seconds)
-        self.seconds = 0.0
+        self.trainer._metrics["train"]["generate_time"].append(self.seconds - self.logged)
+        self.logged = self.seconds
 
 
 def signal_name(signum: int) -> str:

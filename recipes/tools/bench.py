@@ -97,6 +97,7 @@ def run_worker(recipe_name: str, engine: str, model: str, steps: int, memory_gb:
     from recipes.common.args import parse_args
     from recipes.common.model import load_model
     from recipes.common.stages import stage_settings
+    from recipes.common.training import GenerationTime
     import torch
     from transformers import TrainerCallback
     from trl import GRPOTrainer
@@ -159,15 +160,24 @@ def run_worker(recipe_name: str, engine: str, model: str, steps: int, memory_gb:
             partial.replace(result)  # whole or not at all: the worker may be killed at any moment
 
         class StepTimer(TrainerCallback):
+            """Each step's seconds, and the seconds and tokens of its generation (from the recipes' GenerationTime)."""
+
+            def __init__(self, generation: GenerationTime):
+                self.generation = generation
+
             def on_step_begin(self, *_, **__):
                 if gpu:
                     torch.cuda.synchronize()
-                steps_log.append({"start": time.perf_counter(), "generate": 0.0, "tokens": 0})
+                steps_log.append({"start": time.perf_counter(), "generated_before": (self.generation.seconds,
+                                                                                     self.generation.tokens)})
 
             def on_step_end(self, *_, **__):
                 if gpu:
                     torch.cuda.synchronize()
-                steps_log[-1]["time"] = time.perf_counter() - steps_log[-1]["start"]
+                step = steps_log[-1]
+                step["time"] = time.perf_counter() - step["start"]
+                seconds, tokens = step.pop("generated_before")
+                step["generate"], step["tokens"] = self.generation.seconds - seconds, self.generation.tokens - tokens
                 record(complete=False)
 
         if peak:
@@ -178,17 +188,9 @@ def run_worker(recipe_name: str, engine: str, model: str, steps: int, memory_gb:
             if peak:
                 load_peak = peak.restart()
             record(complete=False)  # loaded: the memory that takes is known even if no step ends
-            trainer.add_callback(StepTimer())
-            generate = trainer._generate_single_turn
-
-            def timed_generate(*a, **k):
-                start = time.perf_counter()
-                completion_ids, logprobs = generate(*a, **k)
-                steps_log[-1]["generate"] += time.perf_counter() - start
-                steps_log[-1]["tokens"] += sum(len(ids) for ids in completion_ids)
-                return completion_ids, logprobs
-
-            trainer._generate_single_turn = timed_generate
+            generation = GenerationTime(trainer)
+            trainer.add_callback(generation)
+            trainer.add_callback(StepTimer(generation))
             trainer.train()
         except BaseException as error:  # out of memory above all: the steps done and the peak are still worth having
             first_line = (str(error).strip().splitlines() or [""])[0][:200]
