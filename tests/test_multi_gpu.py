@@ -7,6 +7,7 @@ import importlib.util
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -483,3 +484,88 @@ def test_two_machines_of_one_process_each(tiny_model, word_problems, tmp_path):
     assert "[train] model saved" in results[0][0] and "[train] model saved" not in results[1][0]
     assert [h["step"] for h in steps(tmp_path)] == [1]
     assert (tmp_path / "model" / "model.safetensors").is_file()
+
+
+# --- Stopping a launch: Ctrl-C and SIGTERM reach every process, which saves its step's checkpoint ---------------
+
+SLOW_REWARD = """
+import itertools
+import os
+import time
+
+CALLS = itertools.count(1)
+
+
+def slow_reward(prompts, completions, **kwargs) -> list[float]:
+    \"\"\"0 for every completion, after a pause: LONG_STEP seconds in step 3, half a second in the others.\"\"\"
+    time.sleep(float(os.environ["LONG_STEP"]) if next(CALLS) == 3 else 0.5)
+    return [0.0] * len(completions)
+"""
+
+
+@pytest.fixture(scope="module")
+def slow_steps(tmp_path_factory) -> Path:
+    """A copy of the code with recipes/slow_steps.py: recipe A with a reward that takes its time."""
+    root = tmp_path_factory.mktemp("slow-copy")
+    for package in ("recipes", "rewards", "data"):
+        shutil.copytree(ROOT / package, root / package, ignore=shutil.ignore_patterns("__pycache__"))
+    (root / "rewards" / "slow.py").write_text(SLOW_REWARD)
+    recipe = (root / "recipes" / "gsm8k_0_5b.py").read_text()
+    (root / "recipes" / "slow_steps.py").write_text(recipe.replace(
+        "\nREWARDS = [custom_reward]\n", "\nfrom rewards.slow import slow_reward\n\nREWARDS = [slow_reward]\n"))
+    return root
+
+
+def start_slow_launch(root: Path, tiny_model: str, data: str, out: Path, long_step: float) -> subprocess.Popen:
+    """Two CPU processes of the slow recipe, the launcher in a process group of its own, as a terminal starts it;
+    returned once step 2 has been logged (step 3 is under way)."""
+    log = out.parent / f"{out.name}.stdout"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "recipes.tools.launch", "--cpu", "--gpus", "2", "--dist", "ddp", "slow_steps",
+         *tiny_flags(tiny_model, data, out, "--skip_eval", "--save_steps", "100", "--max_steps", "50",
+                     "--gradient_accumulation_steps", "1")],
+        cwd=root, stdout=open(log, "w"), stderr=subprocess.PIPE, text=True, start_new_session=True,
+        env={**os.environ, "LONG_STEP": str(long_step), "HF_HUB_OFFLINE": "1"})
+    deadline = time.monotonic() + 240
+    while "[train] step 2/50" not in log.read_text():
+        assert process.poll() is None and time.monotonic() < deadline, process.stderr.read()[-3000:]
+        time.sleep(0.2)
+    time.sleep(1)
+    return process
+
+
+def test_ctrl_c_on_several_processes_saves_the_step_under_way_however_long_it_takes(slow_steps, tiny_model,
+                                                                                     word_problems, tmp_path):
+    """torchrun's own handling would kill the processes 30 s after the signal, before a longer step's checkpoint."""
+    out = tmp_path / "run"
+    launch_ = start_slow_launch(slow_steps, tiny_model, word_problems, out, long_step=40)
+    os.killpg(launch_.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: every process of its group
+    _, err = launch_.communicate(timeout=180)
+    assert launch_.returncode == 130, err[-3000:]
+    assert "Traceback" not in err and "SignalException" not in err, err[-3000:]
+    assert f"[train] stopped by Ctrl-C at step 3, saved in {out / 'checkpoint-3'}: to continue, run the same " \
+           "command with --resume_from_checkpoint last" in err.splitlines()
+    assert (out / "checkpoint-3" / "trainer_state.json").is_file()
+
+
+def test_sigterm_to_the_launcher_of_several_processes_saves_a_checkpoint(slow_steps, tiny_model, word_problems,
+                                                                         tmp_path):
+    out = tmp_path / "run"
+    launch_ = start_slow_launch(slow_steps, tiny_model, word_problems, out, long_step=3)
+    launch_.send_signal(signal.SIGTERM)  # a batch system's cancel, to the launcher alone
+    _, err = launch_.communicate(timeout=180)
+    assert launch_.returncode == 128 + signal.SIGTERM, err[-3000:]
+    assert "Traceback" not in err and "SignalException" not in err, err[-3000:]
+    assert re.search(r"^\[train\] stopped by SIGTERM at step (\d+), saved in .*checkpoint-\1: ", err, re.M), err[-3000:]
+
+
+def test_a_second_ctrl_c_on_several_processes_stops_them_at_once(slow_steps, tiny_model, word_problems, tmp_path):
+    out = tmp_path / "run"
+    launch_ = start_slow_launch(slow_steps, tiny_model, word_problems, out, long_step=600)
+    os.killpg(launch_.pid, signal.SIGINT)
+    time.sleep(2)
+    os.killpg(launch_.pid, signal.SIGINT)
+    _, err = launch_.communicate(timeout=60)  # not the 600 s of the step under way
+    assert launch_.returncode == 130, err[-3000:]
+    assert "Traceback" not in err, err[-3000:]
+    assert not (out / "checkpoint-3").exists()

@@ -197,18 +197,33 @@ def stop(process: subprocess.Popen, grace: float = 30.0) -> None:
 
 
 def run_training(command: list[str], env: dict[str, str]) -> int:
-    """The training launch; on an error or Ctrl-C in the launcher, it is asked to stop (accelerate passes the signal
-    on to its processes) before the launcher goes on."""
-    training = subprocess.Popen(command, env=env)
+    """The training launch, in a process group of its own: a Ctrl-C or SIGTERM that reaches the launcher is passed on
+    to it, once each (accelerate_launch.py passes it on to the training processes, which save a checkpoint at the end
+    of the step under way and stop; a second Ctrl-C stops them at once), and the launcher waits for them, however long
+    the step takes. On an error in the launcher itself, training is asked to stop."""
+    training = subprocess.Popen(command, env=env, start_new_session=True)
+    passed_on = []
+
+    def pass_on(signum, frame):
+        passed_on.append(signum)
+        with contextlib.suppress(ProcessLookupError):
+            training.send_signal(signum)
+
+    previous = {signum: signal.signal(signum, pass_on) for signum in (signal.SIGINT, signal.SIGTERM)}
     try:
-        return training.wait()
+        code = training.wait()
     finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
         if training.poll() is None:
             training.send_signal(signal.SIGTERM)
             try:
                 training.wait(60)
             except subprocess.TimeoutExpired:
                 training.kill()
+    if passed_on:  # stopped: the status says by what, and the server (if any) is stopped on the way out
+        raise SystemExit(code if code > 0 else 128 + passed_on[0])
+    return code
 
 
 def execute(plan: Plan, timeout: float, log_path: str) -> int:
