@@ -556,7 +556,20 @@ def test_sigterm_to_the_launcher_of_several_processes_saves_a_checkpoint(slow_st
     _, err = launch_.communicate(timeout=180)
     assert launch_.returncode == 128 + signal.SIGTERM, err[-3000:]
     assert "Traceback" not in err and "SignalException" not in err, err[-3000:]
-    assert re.search(r"^\[train\] stopped by SIGTERM at step (\d+), saved in .*checkpoint-\1: ", err, re.M), err[-3000:]
+    stopped = re.search(r"^\[train\] stopped by SIGTERM at step (\d+), saved in .*checkpoint-\1: ", err, re.M)
+    assert stopped, err[-3000:]
+    # the same command with --resume_from_checkpoint last goes on from there, on both processes
+    step = int(stopped.group(1))
+    again = subprocess.run(
+        [sys.executable, "-m", "recipes.tools.launch", "--cpu", "--gpus", "2", "--dist", "ddp", "slow_steps",
+         *tiny_flags(tiny_model, word_problems, out, "--skip_eval", "--save_steps", "100", "--max_steps",
+                     str(step + 2), "--gradient_accumulation_steps", "1", "--resume_from_checkpoint", "last")],
+        cwd=slow_steps, capture_output=True, text=True, env={**os.environ, "LONG_STEP": "0.5", "HF_HUB_OFFLINE": "1"})
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert f"[train] step {step + 1}/{step + 2}" in again.stdout and f"[train] step {step}/" not in again.stdout
+    assert [h["step"] for h in json.loads((out / "log_history.json").read_text()) if "reward" in h] == \
+        list(range(1, step + 3))
+    assert (out / "adapter" / "adapter_config.json").is_file()
 
 
 def test_a_second_ctrl_c_on_several_processes_stops_them_at_once(slow_steps, tiny_model, word_problems, tmp_path):

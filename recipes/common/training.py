@@ -161,6 +161,10 @@ def train(trainer, args: RecipeArguments, training_args: GRPOConfig) -> str:
     checkpoint = resume_checkpoint(training_args)
     if checkpoint:
         print(f"[train] resuming from {checkpoint}")
+        if trainer.args.device.type == "cpu" and trainer.args.device.index is not None:
+            # several processes on the CPU (launch --cpu): accelerate names each one's device cpu:<rank>, and
+            # transformers loads the optimizer's state onto it, a place torch.load does not know: plain "cpu"
+            trainer.args.__dict__["_setup_devices"] = torch.device("cpu")
     stop = StopOnSignal()
     trainer.add_callback(stop)
     with stop:
