@@ -13,7 +13,7 @@ from recipes.common.args import run  # first: imports Unsloth
 from recipes.common.checkpoints import check_output_dir
 from recipes.common.evaluation import Task, evaluate_stage, results_table
 from recipes.common.model import load_model
-from recipes.common.start import HAS_CUDA
+from recipes.common.start import HAS_CUDA, USE_UNSLOTH
 from recipes.common.training import train
 from trl import GRPOTrainer  # noqa: E402
 
@@ -49,6 +49,10 @@ DEFAULTS = dict(
 # 16-bit LoRA, not the other recipes' 4-bit: a 135M model needs no 4-bit to fit, and in 4-bit it starts weaker and
 # learns less (README, the demo; on a GPU through vLLM: 7.5 -> 42.5 % strict in 4-bit, 11.5 -> 71 % in 16-bit)
 DEFAULTS.update(load_in_4bit=False)
+if USE_UNSLOTH:
+    # the clip's upper side at Unsloth's own setting for loss_type "dapo", 0.28 (the DAPO paper's): the GPU run in the
+    # README's table had it; the CPU runs clip at TRL's symmetric 0.2
+    DEFAULTS.update(epsilon_high=0.28)
 if not HAS_CUDA:
     # on a CPU, checkpointing recomputes the forward pass: time spent to save memory a 135M model does not need
     DEFAULTS.update(gradient_checkpointing=False)

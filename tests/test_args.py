@@ -182,3 +182,20 @@ def test_a_model_setting_unsloth_cannot_honour_is_refused_in_one_line(unsloth, f
 def test_the_plain_trl_path_takes_those_settings():
     args, _ = parse_args(gsm8k_0_5b.DEFAULTS, ["--use_dora", "true", "--attn_implementation", "eager"])
     assert (args.use_dora, args.attn_implementation) == (True, "eager")
+
+
+@pytest.mark.parametrize("recipe", ["temporal_clue_14b", "demo_smollm2"])
+def test_the_clip_is_symmetric_unless_asked_whatever_the_engine(recipe, tmp_path):
+    """No --epsilon_high: --epsilon on both sides, written out, where TRL leaves None. (With loss_type "dapo",
+    Unsloth's GRPOConfig sets 0.28 by itself where it finds None.)"""
+    defaults = load_recipe(recipe).DEFAULTS
+    clip = lambda *argv: (lambda cfg: (cfg.epsilon, cfg.epsilon_high))(parse_args(defaults, list(argv))[1])
+    assert clip() == (0.2, 0.2)
+    assert clip("--epsilon", "0.3") == clip("--epsilon=0.3") == (0.3, 0.3)
+    assert clip("--epsilon_high", "0.28") == (0.2, 0.28)
+    config = tmp_path / "run.yaml"
+    config.write_text("epsilon: 0.25\n")
+    assert clip("--config", str(config)) == (0.25, 0.25)
+    config.write_text("epsilon_high: 0.3\n")
+    assert clip("--config", str(config), "--epsilon", "0.1") == (0.1, 0.3)
+    assert "--epsilon: invalid float value: 'x'" in refusal(defaults, ["--epsilon", "x"])

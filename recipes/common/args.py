@@ -3,6 +3,7 @@
 dataset, `GRPOConfig`, the few arguments TRL lacks and the recipe's own, as flags (`--learning_rate 1e-5`) or YAML keys
 (`--config run.yaml`), over the recipe's defaults; and `run`, a recipe's `__main__`."""
 
+import argparse
 import os
 import signal
 import sys
@@ -138,6 +139,12 @@ def parse_args(defaults: dict, argv: list[str] | None = None, extra: type | None
         merged.update(bf16=False, optim="adamw_torch", dataloader_pin_memory=False)
     if DISTRIBUTED:
         merged.update(load_in_4bit=False)  # accelerate shards or copies the bf16 weights
+    if "epsilon_high" not in merged and given(argv, "epsilon_high") is None:
+        # TRL's meaning of no --epsilon_high, written out: the clip is symmetric. With loss_type "dapo" Unsloth's
+        # GRPOConfig would otherwise set 0.28 by itself (the DAPO paper's), and a run on a GPU would clip otherwise
+        # than the same run on the CPU.
+        epsilon = given(argv, "epsilon")
+        merged["epsilon_high"] = epsilon if epsilon is not None else merged.get("epsilon", GRPO_EPSILON)
     parser.set_defaults(**merged)
     parsed = parser.parse(argv)
     args, training_args = parsed[:2]
@@ -173,6 +180,32 @@ def check_unsloth_settings(args: RecipeArguments) -> None:
         flags = ", ".join(f"--{name} {getattr(args, name)}" for name in changed)
         raise RecipeError(f"{flags}: not on the Unsloth path (its loader has no such setting); GRPO_ENGINE=trl "
                           "takes it")
+
+
+GRPO_EPSILON = next(f.default for f in fields(GRPOConfig) if f.name == "epsilon")
+
+
+def given(argv: list[str], name: str) -> float | None:
+    """The number a flag (`--name 0.3`, `--name=0.3`) or a --config key gives a GRPOConfig field, or None: where it is
+    missing or not a number (the parser then says so in one line)."""
+    import yaml
+
+    early = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    early.add_argument("--config")
+    early.add_argument(f"--{name}")
+    known, _ = early.parse_known_args(argv)
+    value = getattr(known, name)
+    if value is None and known.config:
+        try:
+            with open(known.config) as f:
+                config = yaml.safe_load(f)
+            value = config.get(name) if isinstance(config, dict) else None
+        except (OSError, yaml.YAMLError):
+            return None
+    try:
+        return None if value is None else float(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def parse_again(args: RecipeArguments, defaults: dict) -> tuple:
