@@ -497,8 +497,15 @@ CALLS = itertools.count(1)
 
 
 def slow_reward(prompts, completions, **kwargs) -> list[float]:
-    \"\"\"0 for every completion, after a pause: LONG_STEP seconds in step 3, half a second in the others.\"\"\"
-    time.sleep(float(os.environ["LONG_STEP"]) if next(CALLS) == 3 else 0.5)
+    \"\"\"0 for every completion, after a pause: LONG_STEP seconds in step 3, half a second in the others. With
+    LONG_STEP=stuck, step 3 never ends: Ctrl-C does not reach it.\"\"\"
+    long = next(CALLS) == 3
+    while long and os.environ["LONG_STEP"] == "stuck":
+        try:
+            time.sleep(600)
+        except KeyboardInterrupt:
+            pass
+    time.sleep(float(os.environ["LONG_STEP"]) if long else 0.5)
     return [0.0] * len(completions)
 """
 
@@ -516,7 +523,7 @@ def slow_steps(tmp_path_factory) -> Path:
     return root
 
 
-def start_slow_launch(root: Path, tiny_model: str, data: str, out: Path, long_step: float) -> subprocess.Popen:
+def start_slow_launch(root: Path, tiny_model: str, data: str, out: Path, long_step: float | str) -> subprocess.Popen:
     """Two CPU processes of the slow recipe, the launcher in a process group of its own, as a terminal starts it;
     returned once step 2 has been logged (step 3 is under way)."""
     log = out.parent / f"{out.name}.stdout"
@@ -582,3 +589,14 @@ def test_a_second_ctrl_c_on_several_processes_stops_them_at_once(slow_steps, tin
     assert launch_.returncode == 130, err[-3000:]
     assert "Traceback" not in err, err[-3000:]
     assert not (out / "checkpoint-3").exists()
+
+
+def test_a_third_ctrl_c_kills_processes_that_no_signal_reaches(slow_steps, tiny_model, word_problems, tmp_path):
+    launch_ = start_slow_launch(slow_steps, tiny_model, word_problems, tmp_path / "run", long_step="stuck")
+    for _ in range(3):
+        os.killpg(launch_.pid, signal.SIGINT)
+        time.sleep(2)
+    _, err = launch_.communicate(timeout=60)
+    assert launch_.returncode == 130, err[-3000:]  # stopped by Ctrl-C
+    assert "[launch] stopped three times: killing the training processes" in err.splitlines()
+    assert "Traceback" not in err, err[-3000:]

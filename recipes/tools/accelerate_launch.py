@@ -4,7 +4,8 @@ output (a recipe's one-line error, or a bug's traceback) is already above it. Ru
 A Ctrl-C or SIGTERM is passed on to the training processes as it came, and the launch waits for them: they save a
 checkpoint at the end of the step under way and stop (a second Ctrl-C stops them at once), as on one GPU. torchrun's
 own handling would send them the signal and kill them 30 s later, in the middle of a longer step, before its
-checkpoint; and end in its traceback."""
+checkpoint; and end in its traceback. A third Ctrl-C (or SIGTERM) kills them: for a process stuck where no signal
+reaches its Python code (waiting on the other GPUs, say)."""
 
 import logging
 import os
@@ -29,9 +30,11 @@ def main(argv: list[str] | None = None) -> None:
         workers = psutil.Process().children()
         if not workers:  # none started yet (or all ended): stop here, as torchrun would
             raise SystemExit(128 + signum)
+        if len(received) >= 3:
+            os.write(2, b"\n[launch] stopped three times: killing the training processes\n")
         for worker in workers:
             try:
-                worker.send_signal(signum)
+                worker.send_signal(signal.SIGKILL if len(received) >= 3 else signum)
             except psutil.NoSuchProcess:
                 pass
 
