@@ -29,6 +29,8 @@ import tempfile
 import threading
 from pathlib import Path
 
+import psutil
+
 from recipes.tools.bench_table import summarise
 from recipes.tools.catalog import load_recipe
 
@@ -114,7 +116,7 @@ def run_one(a, recipe_name: str, way: str, weights: str, model: str) -> dict:
                 try:
                     process.wait(timeout=60)
                 except subprocess.TimeoutExpired:
-                    os.killpg(process.pid, signal.SIGKILL)
+                    kill_tree(process.pid)
                     process.wait()
                 code = None
         run["peak_mib_per_gpu"] = peaks.stop() or None
@@ -129,6 +131,21 @@ def run_one(a, recipe_name: str, way: str, weights: str, model: str) -> dict:
         run["failed"] = f"stopped after {a.timeout:.0f} s" if code is None else failure_line(log_path, code)
     run["log"] = str(log_path)
     return run
+
+
+def kill_tree(pid: int) -> None:
+    """SIGKILL to a process and every process under it: the launcher's training and server, and the training's
+    processes, each run in a process group of their own."""
+    try:
+        root = psutil.Process(pid)
+        tree = [*root.children(recursive=True), root]
+    except psutil.NoSuchProcess:
+        return
+    for process in tree:
+        try:
+            process.kill()
+        except psutil.NoSuchProcess:
+            pass
 
 
 def failure_line(log_path: Path, code: int) -> str:
