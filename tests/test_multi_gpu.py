@@ -18,6 +18,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import psutil
 import pytest
 
 from recipes import gsm8k_0_5b, knights_knaves_7b
@@ -332,6 +333,25 @@ def test_sigterm_to_the_launcher_stops_training_and_server(stand_in, tmp_path):
     process.send_signal(signal.SIGTERM)
     assert process.wait(30) == 128 + signal.SIGTERM
     assert gone(int(training_pid.read_text())) and gone(int(pid_file.read_text()))
+
+
+def test_kill_tree_kills_every_process_under_one_whatever_its_group(tmp_path):
+    """The launcher's training and server, and the training's processes, each have a process group of their own:
+    killing the launcher's group would leave them on the GPUs (bench_gpus' --timeout, an error in the launcher)."""
+    grandchild = tmp_path / "grandchild.pid"
+    code = ("import subprocess, sys, time; "
+            "p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)'], start_new_session=True); "
+            f"open({str(grandchild)!r}, 'w').write(str(p.pid)); time.sleep(600)")
+    launcher = subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
+    deadline = time.monotonic() + 30
+    while not grandchild.exists() or not grandchild.read_text():
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    under = psutil.Process(int(grandchild.read_text()))
+    launch.kill_tree(launcher.pid)
+    assert launcher.wait(10) == -signal.SIGKILL
+    under.wait(10)  # psutil.TimeoutExpired if it were still running
+    assert not under.is_running()
 
 
 # --- The recipes under accelerate ------------------------------------------------------------------------------

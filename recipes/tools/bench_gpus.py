@@ -29,10 +29,9 @@ import tempfile
 import threading
 from pathlib import Path
 
-import psutil
-
 from recipes.tools.bench_table import summarise
 from recipes.tools.catalog import load_recipe
+from recipes.tools.launch import kill_tree
 
 WAYS = [f"{dist}{vllm}" for dist in ("fsdp2", "zero3", "ddp") for vllm in ("", "+colocate", "+server")]
 WEIGHTS = {"lora": [], "full": ["--use_peft", "false"]}
@@ -131,21 +130,6 @@ def run_one(a, recipe_name: str, way: str, weights: str, model: str) -> dict:
         run["failed"] = f"stopped after {a.timeout:.0f} s" if code is None else failure_line(log_path, code)
     run["log"] = str(log_path)
     return run
-
-
-def kill_tree(pid: int) -> None:
-    """SIGKILL to a process and every process under it: the launcher's training and server, and the training's
-    processes, each run in a process group of their own."""
-    try:
-        root = psutil.Process(pid)
-        tree = [*root.children(recursive=True), root]
-    except psutil.NoSuchProcess:
-        return
-    for process in tree:
-        try:
-            process.kill()
-        except psutil.NoSuchProcess:
-            pass
 
 
 def failure_line(log_path: Path, code: int) -> str:

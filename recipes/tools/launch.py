@@ -25,6 +25,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psutil
+
 from recipes.tools.catalog import load_recipe, recipe_names
 
 CONFIGS = Path(__file__).resolve().parent / "accelerate"
@@ -196,6 +198,21 @@ def stop(process: subprocess.Popen, grace: float = 30.0) -> None:
             continue
 
 
+def kill_tree(pid: int) -> None:
+    """SIGKILL to a process and every process under it, in whichever process group: the launcher's training and
+    server, and the training's processes, each have a group of their own."""
+    try:
+        root = psutil.Process(pid)
+        tree = [*root.children(recursive=True), root]
+    except psutil.NoSuchProcess:
+        return
+    for process in tree:
+        try:
+            process.kill()
+        except psutil.NoSuchProcess:
+            pass
+
+
 def run_training(command: list[str], env: dict[str, str]) -> int:
     """The training launch, in a process group of its own: a Ctrl-C or SIGTERM that reaches the launcher is passed on
     to it, once each (accelerate_launch.py passes it on to the training processes, which save a checkpoint at the end
@@ -220,7 +237,7 @@ def run_training(command: list[str], env: dict[str, str]) -> int:
             try:
                 training.wait(60)
             except subprocess.TimeoutExpired:
-                training.kill()
+                kill_tree(training.pid)
     if passed_on:  # stopped: the status says by what, and the server (if any) is stopped on the way out
         raise SystemExit(code if code > 0 else 128 + passed_on[0])
     return code
