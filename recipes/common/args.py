@@ -4,6 +4,7 @@ dataset, `GRPOConfig`, the few arguments TRL lacks and the recipe's own, as flag
 (`--config run.yaml`), over the recipe's defaults; and `run`, a recipe's `__main__`."""
 
 import argparse
+import logging
 import os
 import signal
 import sys
@@ -261,3 +262,10 @@ def run(main: Callable, defaults: dict, extra: type | None = None) -> None:
     """The `__main__` of a recipe: parse the command line over its defaults (with its own arguments, `extra`, if it
     has any), run `main(args, training_args[, extra_args])`, and report input errors in one line."""
     one_line_errors(lambda: main(*parse_args(defaults, extra=extra)))
+    if DISTRIBUTED:
+        # done and saved: a process of a launch ends here, not in the interpreter's exit, where torch's threads have
+        # aborted one ("terminate called without an active exception", exit code -6) after its run was complete
+        sys.stdout.flush()
+        sys.stderr.flush()
+        logging.shutdown()
+        os._exit(0)
