@@ -4,8 +4,10 @@ and the table it writes. The numbers themselves come from the GPU (BENCHMARKS.md
 import importlib.util
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -32,6 +34,7 @@ def test_bench_runs_both_engines_and_writes_the_table(tiny_model, tmp_path):
 
     results = json.loads(runs.read_text())
     assert [(r["recipe"], r["engine"]) for r in results] == [("gsm8k_1_5b", "unsloth"), ("gsm8k_1_5b", "trl")]
+    assert not list(tmp_path.glob("*running*"))  # each run's file of work in progress went once the run was saved
     for r in results:
         assert len(r["steps"]) == 3 and r["completions_per_step"] == 4
         for step in r["steps"]:
@@ -120,6 +123,55 @@ def test_a_run_stopped_by_the_timeout_is_kept_as_failed_and_not_repeated(tiny_mo
     assert json.loads(runs.read_text()) == [run]
     [row] = [line for line in output.read_text().splitlines() if line.startswith("| gsm8k_1_5b")]
     assert "**failed: stopped after 40 s**" in row
+
+
+def test_a_benchmark_killed_in_a_long_step_leaves_how_far_the_step_got(tiny_model, tmp_path):
+    """As when the GPU machine is lost: everything is killed at once, and the run's file beside --runs tells the
+    steps so far and the step under way (its generation and how many of its micro-batches trained)."""
+    many = [{"question": f"Bob has {n} pens and buys {n + 2} more. How many pens does he have?",
+             "answer": f"#### {2 * n + 2}"} for n in range(200)]
+    data = tmp_path / "train.jsonl"
+    data.write_text("".join(json.dumps(q) + "\n" for q in many))
+    runs = tmp_path / "runs.json"
+    bench_run = subprocess.Popen(  # 200 micro-batches a step: seconds of training after each step's generation
+        [sys.executable, "-m", "recipes.tools.bench", "--recipes", "gsm8k_1_5b", "--engines", "trl", "--steps",
+         "1000", "--model_name_or_path", tiny_model, "--dataset_name", str(data), "--output", str(tmp_path / "B.md"),
+         "--runs", str(runs), "--", "--gradient_accumulation_steps", "200", "--per_device_train_batch_size", "1",
+         "--num_generations", "2", "--max_completion_length", "8", "--max_prompt_tokens", "1024"],
+        cwd=ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1"}, start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    running = bench.running(runs, "gsm8k_1_5b", "trl")
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and bench_run.poll() is None:
+            if running.is_file() and (json.loads(running.read_text()).get("unfinished_step") or {}).get(
+                    "micro_batches", 0) >= 3:
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("no step got 3 micro-batches trained")
+    finally:
+        os.killpg(bench_run.pid, signal.SIGKILL)
+        bench_run.wait()
+    assert not runs.exists()  # no run ended
+    run = json.loads(running.read_text())
+    u = run["unfinished_step"]
+    assert run["complete"] is False and u["step"] == len(run["steps"]) + 1 and u["of"] == 200
+    assert 3 <= u["micro_batches"] < 200 and u["generate"] > 0 and 200 <= u["tokens"] <= 200 * 8
+    assert u["generate"] < u["seconds"]
+    assert bench.main(["--table", str(running), "--output", str(tmp_path / "B.md")]) == 0
+    [row] = [line for line in (tmp_path / "B.md").read_text().splitlines() if line.startswith("| gsm8k_1_5b")]
+    assert "**failed: the benchmark stopped during this run**" in row
+    assert f"step {u['step']} unfinished after " in row and f"{u['micro_batches']} of 200 micro-batches trained" in row
+
+
+def test_saved_runs_are_never_overwritten(tmp_path, capsys):
+    runs = tmp_path / "runs.json"
+    runs.write_text("[]")
+    with pytest.raises(SystemExit) as stop:
+        bench.main(["--recipes", "gsm8k_1_5b", "--model_name_or_path", "unused", "--runs", str(runs)])
+    assert stop.value.code == 2 and runs.read_text() == "[]"
+    assert f"--runs {runs} already exists: add --resume" in capsys.readouterr().err
 
 
 def test_summary_leaves_out_the_warm_up_step():

@@ -70,6 +70,15 @@ def test_saved_runs_make_the_table_and_are_not_run_again(measured, monkeypatch, 
                             "--resume"]) == 0
 
 
+def test_saved_runs_are_not_overwritten_without_resume(measured, capsys):
+    _, runs, _, tmp = measured
+    with pytest.raises(SystemExit) as stop:
+        bench_gpus.main(["--cpu", "--gpus", "2", "--ways", "ddp", "--recipes", "gsm8k_0_5b", "--model_name_or_path",
+                         "unused", "--runs", str(tmp / "runs.json")])
+    assert stop.value.code == 2 and json.loads((tmp / "runs.json").read_text()) == runs
+    assert "already exists: add --resume" in capsys.readouterr().err
+
+
 def test_a_launch_that_fails_is_kept_with_its_last_line(tiny_model, tmp_path):
     runs = tmp_path / "runs.json"
     missing = tmp_path / "nowhere" / "train.jsonl"

@@ -124,6 +124,7 @@ def run_worker(recipe_name: str, engine: str, model: str, steps: int, memory_gb:
             training_args.vllm_mode = "colocate"
 
         steps_log, peak, load_peak = [], MemoryPeak() if gpu else None, None
+        unfinished = {}  # the step under way, once one of its micro-batches has trained
 
         def record(**extra):
             """Write what has been measured so far: a run stopped or out of memory still reports its steps."""
@@ -139,7 +140,8 @@ def run_worker(recipe_name: str, engine: str, model: str, steps: int, memory_gb:
                 "vllm": bool(training_args.use_vllm),
                 **({"vllm_gpu_memory_utilization": training_args.vllm_gpu_memory_utilization}
                    if engine == "trl-vllm" else {}),
-                "steps": [{k: v for k, v in s.items() if k != "start"} for s in steps_log if "time" in s],
+                "steps": [{k: v for k, v in s.items() if k not in ("start", "micro_batches")} for s in steps_log
+                          if "time" in s],
                 "completions_per_step": training_args.per_device_train_batch_size
                 * training_args.gradient_accumulation_steps,
                 "micro_batch": training_args.per_device_train_batch_size,
@@ -155,7 +157,7 @@ def run_worker(recipe_name: str, engine: str, model: str, steps: int, memory_gb:
                 "gpu": torch.cuda.get_device_name() if gpu else "none (CPU)", "gpu_total_gb": real_total / 2**30,
                 "memory_cap_gb": memory_gb or None, "memory_cap": "rest of the GPU held" if memory_gb else None,
                 "versions": versions,
-                "settings": settings, **extra},
+                "settings": settings, **({"unfinished_step": unfinished} if unfinished else {}), **extra},
                 indent=1))
             partial.replace(result)  # whole or not at all: the worker may be killed at any moment
 
@@ -178,6 +180,16 @@ def run_worker(recipe_name: str, engine: str, model: str, steps: int, memory_gb:
                 step["time"] = time.perf_counter() - step["start"]
                 seconds, tokens = step.pop("generated_before")
                 step["generate"], step["tokens"] = self.generation.seconds - seconds, self.generation.tokens - tokens
+                unfinished.clear()
+                record(complete=False)
+
+            def on_substep_end(self, *_, **__):  # a micro-batch trained: a long step cut short keeps how far it got
+                step = steps_log[-1]
+                seconds, tokens = step["generated_before"]
+                step["micro_batches"] = step.get("micro_batches", 0) + 1
+                unfinished.update(step=len(steps_log), seconds=time.perf_counter() - step["start"],
+                                  generate=self.generation.seconds - seconds, tokens=self.generation.tokens - tokens,
+                                  micro_batches=step["micro_batches"], of=training_args.gradient_accumulation_steps)
                 record(complete=False)
 
         if peak:
@@ -203,6 +215,12 @@ def run_worker(recipe_name: str, engine: str, model: str, steps: int, memory_gb:
 
 
 # --- The whole benchmark: builds the models, runs the workers, writes the table -----------------------------------
+
+def running(runs: Path, recipe: str, engine: str) -> Path:
+    """Where a run's worker writes what it has measured while it runs, beside --runs: if the benchmark is stopped (or
+    its machine lost) before the run ends, its steps so far are there, and `--table` reads the file."""
+    return runs.with_name(f"{runs.stem}-running-{recipe.replace(':', '-stage')}-{engine}.json")
+
 
 def model_dir(recipe: str, shape: str, cache: Path) -> Path:
     """Where the random model for `recipe` is kept: one per shape and task (its tokenizer is trained on the task)."""
@@ -267,7 +285,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="Run nothing: write the table from runs saved with --runs (one or more files)")
     a = parser.parse_args(argv)
     if a.table:
-        saved = [run for path in a.table for run in json.loads(path.read_text())]
+        saved = []
+        for path in a.table:
+            loaded = json.loads(path.read_text())
+            if isinstance(loaded, dict):  # one run's file from beside --runs: the benchmark stopped during that run
+                loaded = [loaded if loaded.get("complete") else
+                          {**loaded, "failed": loaded.get("error") or "the benchmark stopped during this run"}]
+            saved += loaded
         a.output.write_text(table(saved, "Made from the runs in " + ", ".join(f"`{p.name}`" for p in a.table)))
         print(f"[bench] wrote {a.output} from {len(saved)} run(s)")
         return 0
@@ -286,6 +310,9 @@ def main(argv: list[str] | None = None) -> int:
 
     if a.resume and not a.runs:
         parser.error("--resume needs --runs FILE")
+    if a.runs and a.runs.exists() and not a.resume:  # runs measured on a borrowed GPU are not lost to a typo
+        parser.error(f"--runs {a.runs} already exists: add --resume to keep its runs and do only the rest, or name "
+                     "a new file")
 
     def run_key(recipe: str) -> dict:
         """The settings a recipe's runs are made with: what --resume compares."""
@@ -329,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
                     engine_model = str(a.cache / f"{Path(model).name}-bnb-4bit")
                     if not (Path(engine_model) / "config.json").is_file():
                         subprocess.run([*BENCH, "--quantize", model, engine_model], cwd=ROOT, check=True)
-                result = Path(tmp) / f"{recipe}-{engine}.json"
+                result = running(a.runs, recipe, engine) if a.runs else Path(tmp) / f"{recipe}-{engine}.json"
                 print(f"[bench] {recipe} / {engine}: {key['steps']} steps", flush=True)
                 proc = subprocess.Popen([*BENCH, "--worker", recipe, engine, engine_model,
                                          str(key["steps"]), str(a.memory_gb), str(result), *key["flags"]], cwd=ROOT)
@@ -349,6 +376,7 @@ def main(argv: list[str] | None = None) -> int:
                 runs.append({**run, "bench": key})  # a failed run is kept too: --resume does not repeat it
                 if a.runs:
                     a.runs.write_text(json.dumps(runs, indent=1))
+                    result.unlink(missing_ok=True)
                 if run.get("steps"):
                     s = summarise(run)
                     print(f"[bench] {recipe} / {engine}: {s['step']:.2f} s/step over {s['n']}, "

@@ -189,6 +189,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("recipe_flags", nargs=argparse.REMAINDER, help="after --: flags for every run")
     a = parser.parse_args(argv)
     a.recipe_flags = a.recipe_flags[1:] if a.recipe_flags[:1] == ["--"] else a.recipe_flags
+    if a.runs and a.runs.exists() and not (a.resume or a.table):  # runs measured on borrowed GPUs are not lost
+        parser.error(f"--runs {a.runs} already exists: add --resume to keep its runs and do only the rest, or name "
+                     "a new file")
     if a.table:
         runs = [run for path in a.table for run in json.loads(path.read_text())]
     else:

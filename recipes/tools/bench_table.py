@@ -38,6 +38,17 @@ def brief(reason: str) -> str:
     return ". ".join(reason.split(". ")[:2])
 
 
+def unfinished(run: dict) -> str:
+    """How far the step under way had got when the run stopped: a long step (Temporal Clue's 64 answers) cut short
+    still tells its generation's speed."""
+    u = run.get("unfinished_step")
+    if not u:
+        return ""
+    rate = f", {u['tokens'] / u['generate']:.0f} tokens/s" if u["generate"] else ""
+    return (f"; step {u['step']} unfinished after {u['seconds']:.0f} s: {u['tokens']} tokens generated in "
+            f"{u['generate']:.0f} s{rate}, {u['micro_batches']} of {u['of']} micro-batches trained")
+
+
 def engine_label(run: dict) -> str:
     if "unsloth" not in run:  # the run failed before it wrote anything
         return ENGINE_NAMES[run["engine"]]
@@ -109,7 +120,7 @@ def table(runs: list[dict], made_by: str) -> str:
         if r.get("peak_load_gb") is not None and r.get("peak_train_gb") is not None:
             notes.append(f"loading {r['peak_load_gb']:.1f}, training {r['peak_train_gb']:.1f}")
         memory += f" ({'; '.join(notes)})" if notes else ""
-        failure = f"**failed: {brief(r['failed'])}**" if r.get("failed") else ""
+        failure = f"**failed: {brief(r['failed'])}**{unfinished(r)}" if r.get("failed") else ""
         if r.get("steps"):
             s = summarise(r)
             ratios = " | ".join(speedup(r, s["step"], reference) for reference in references)
