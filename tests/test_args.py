@@ -165,6 +165,27 @@ def test_unsloth_gets_the_model_settings_it_takes(unsloth, tmp_path):
     assert (lora["r"], lora["lora_dropout"], lora["use_rslora"], lora["modules_to_save"]) == (8, 0.1, True, ["lm_head"])
 
 
+def test_vllm_max_num_seqs_reaches_unsloths_vllm_and_is_refused_where_nothing_reads_it(unsloth, monkeypatch,
+                                                                                        tmp_path):
+    monkeypatch.setattr(recipe_args, "HAS_VLLM", True)  # as on a GPU with vllm installed
+    model = ["--model_name_or_path", str(tmp_path), "--use_vllm", "true"]
+    load_model(*parse_args(gsm8k_0_5b.DEFAULTS, [*model, "--vllm_max_num_seqs", "98"]))
+    assert (unsloth["from_pretrained"]["fast_inference"], unsloth["from_pretrained"]["max_num_seqs"]) == (True, 98)
+    load_model(*parse_args(gsm8k_0_5b.DEFAULTS, model))
+    assert "max_num_seqs" not in unsloth["from_pretrained"]  # Unsloth's own pick
+    assert refusal(gsm8k_0_5b.DEFAULTS, ["--use_vllm", "false", "--vllm_max_num_seqs", "98"]) == \
+        "error: --vllm_max_num_seqs is for Unsloth's vLLM generation (--use_vllm on a GPU): this run generates " \
+        "with Hugging Face generate"
+    assert refusal(gsm8k_0_5b.DEFAULTS, [*model, "--vllm_max_num_seqs", "0"]) == \
+        "error: --vllm_max_num_seqs must be at least 1, not 0"
+    monkeypatch.setattr(recipe_args, "USE_UNSLOTH", False)
+    monkeypatch.setattr(recipe_args, "ENGINE", "trl")
+    monkeypatch.setattr(recipe_args, "TRL_VLLM", True)
+    assert refusal(gsm8k_0_5b.DEFAULTS, [*model, "--load_in_4bit", "false", "--vllm_max_num_seqs", "98"]) == \
+        "error: --vllm_max_num_seqs is for Unsloth's vLLM generation (--use_vllm on a GPU): TRL's own vLLM " \
+        "generates the generation batch at once"
+
+
 def test_use_peft_false_is_refused_on_unsloth(unsloth):
     assert refusal(gsm8k_0_5b.DEFAULTS, ["--use_peft", "false"]) == \
         "error: --use_peft false needs GRPO_ENGINE=trl: the Unsloth path trains a LoRA"

@@ -41,6 +41,10 @@ class RecipeArguments(ModelConfig):
     eval_limit: int | None = field(default=None, metadata={"help": "Evaluate on the first N questions only."})
     eval_batch_size: int = 64
     save_merged: bool = field(default=False, metadata={"help": "Also save the model merged into 16-bit weights."})
+    vllm_max_num_seqs: int | None = field(default=None, metadata={
+        "help": "Unsloth's vLLM: the most completions it generates at once; default: Unsloth's pick from the memory "
+                "left for vLLM's cache (32 to 48 on a 24 GB card at the recipes' shares). TRL's own vLLM takes the "
+                "generation batch (per_device_train_batch_size x steps_per_generation)."})
 
     def __post_init__(self):
         if self.load_in_8bit and self.load_in_4bit:
@@ -50,6 +54,8 @@ class RecipeArguments(ModelConfig):
         # path must match: `q_proj` would then match no module. One name is a module name, as in a list of several.
         if isinstance(self.lora_target_modules, str) and self.lora_target_modules != "all-linear":
             self.lora_target_modules = [self.lora_target_modules]
+        if self.vllm_max_num_seqs is not None and self.vllm_max_num_seqs < 1:
+            raise RecipeError(f"--vllm_max_num_seqs must be at least 1, not {self.vllm_max_num_seqs}")
         if self.eval_limit is not None and self.eval_limit < 1:
             raise RecipeError(f"--eval_limit must be at least 1, not {self.eval_limit} (--skip_eval skips the "
                               "evaluation)")
@@ -163,6 +169,10 @@ def parse_args(defaults: dict, argv: list[str] | None = None, extra: type | None
                           "recipes train the bf16 weights")
     if training_args.use_vllm and not (HAS_VLLM or TRL_VLLM):
         raise RecipeError("--use_vllm needs a CUDA GPU and the vllm package (pip install -r requirements.txt)")
+    if args.vllm_max_num_seqs is not None and not (USE_UNSLOTH and training_args.use_vllm):
+        raise RecipeError("--vllm_max_num_seqs is for Unsloth's vLLM generation (--use_vllm on a GPU): " + (
+            "TRL's own vLLM generates the generation batch at once" if ENGINE == "trl" and training_args.use_vllm
+            else "this run generates with Hugging Face generate"))
     if training_args.use_vllm and TRL_VLLM and args.load_in_4bit:
         raise RecipeError("TRL's vLLM generation takes 16-bit weights: add --load_in_4bit false")
     return parsed

