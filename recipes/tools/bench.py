@@ -140,8 +140,7 @@ def run_worker(recipe_name: str, engine: str, model: str, steps: int, memory_gb:
                 "vllm": bool(training_args.use_vllm),
                 **({"vllm_gpu_memory_utilization": training_args.vllm_gpu_memory_utilization}
                    if engine == "trl-vllm" else {}),
-                "steps": [{k: v for k, v in s.items() if k not in ("start", "micro_batches")} for s in steps_log
-                          if "time" in s],
+                "steps": [{k: v for k, v in s.items() if k != "start"} for s in steps_log if "time" in s],
                 "completions_per_step": training_args.per_device_train_batch_size
                 * training_args.gradient_accumulation_steps,
                 "micro_batch": training_args.per_device_train_batch_size,
@@ -186,10 +185,10 @@ def run_worker(recipe_name: str, engine: str, model: str, steps: int, memory_gb:
             def on_substep_end(self, *_, **__):  # a micro-batch trained: a long step cut short keeps how far it got
                 step = steps_log[-1]
                 seconds, tokens = step["generated_before"]
-                step["micro_batches"] = step.get("micro_batches", 0) + 1
                 unfinished.update(step=len(steps_log), seconds=time.perf_counter() - step["start"],
                                   generate=self.generation.seconds - seconds, tokens=self.generation.tokens - tokens,
-                                  micro_batches=step["micro_batches"], of=training_args.gradient_accumulation_steps)
+                                  micro_batches=unfinished.get("micro_batches", 0) + 1,
+                                  of=training_args.gradient_accumulation_steps)
                 record(complete=False)
 
         if peak:
