@@ -226,6 +226,22 @@ def model_dir(recipe: str, shape: str, cache: Path) -> Path:
     return cache / f"{shape}-{recipe.split(':')[0].split('_')[0]}"
 
 
+ENGINE_FLAGS = ("--vllm_max_num_seqs",)  # flags of Unsloth's vLLM, which a model's build (plain TRL) refuses
+
+
+def without_engine_flags(flags: list[str]) -> list[str]:
+    """The run's flags less those of the generation engine: the build reads only the recipe's data."""
+    kept, skip = [], False
+    for flag in flags:
+        if skip:
+            skip = False
+        elif flag in ENGINE_FLAGS:
+            skip = True
+        elif not flag.startswith(tuple(f + "=" for f in ENGINE_FLAGS)):
+            kept.append(flag)
+    return kept
+
+
 def build_model(recipe: str, shape: str, cache: Path, recipe_flags: list[str]) -> None:
     """A random-weight model of the recipe's shape, its tokenizer trained on the text of the recipe's prompts (its
     evaluation sets, read with the flags the runs get), so that prompts have about their real length in tokens."""
@@ -233,6 +249,7 @@ def build_model(recipe: str, shape: str, cache: Path, recipe_flags: list[str]) -
     from recipes.tools import random_model
 
     module = load_recipe(recipe.partition(":")[0])
+    recipe_flags = without_engine_flags(recipe_flags)
     args, _, *extra = parse_args(module.DEFAULTS, recipe_flags, getattr(module, "ExtraArguments", None))
     texts = [text for rows in module.load_eval_sets(args, *extra).values() for prompt in rows["prompt"]
              for text in ([prompt] if isinstance(prompt, str) else [m["content"] for m in prompt])]
