@@ -42,6 +42,9 @@ DEFAULTS = dict(
     model_name_or_path=MODEL, dataset_name=DATASET, dataset_config=DATASET_CONFIG, output_dir="outputs/gsm8k-1.5b",
     dataset_test_split=None,  # the evaluation: 30 questions held out of the train split, unless a split is named
     max_seq_length=1024, max_prompt_tokens=256, vllm_gpu_memory_utilization=0.4,
+    # ours: Unsloth's vLLM generates a step's 98 completions in one round; its own pick (32 on a 24 GB card) took four
+    # rounds, 20.7 s a step against 11.7 (BENCHMARKS.md)
+    vllm_max_num_seqs=98,
     lora_r=32, lora_alpha=64, lora_target_modules=LORA_MODULES,  # ours: the notebook trained every weight
     # the notebook's; a constant rate is ours (its loop had a plain optimizer and no schedule)
     max_steps=500, learning_rate=5e-6, lr_scheduler_type="constant",

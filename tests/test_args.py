@@ -186,6 +186,25 @@ def test_vllm_max_num_seqs_reaches_unsloths_vllm_and_is_refused_where_nothing_re
         "generates the generation batch at once"
 
 
+def test_a_recipes_own_vllm_max_num_seqs_reaches_unsloths_vllm_and_is_dropped_where_nothing_reads_it(
+        unsloth, monkeypatch, tmp_path):
+    """B's default (all 98 completions of a step at once) is no flag the user gave: a run without Unsloth's vLLM
+    (the CPU, Hugging Face generation, TRL's own vLLM) goes on without it instead of refusing the recipe."""
+    b = load_recipe("gsm8k_1_5b").DEFAULTS
+    assert b["vllm_max_num_seqs"] == b["per_device_train_batch_size"] * b["gradient_accumulation_steps"]
+    monkeypatch.setattr(recipe_args, "HAS_VLLM", True)
+    model = ["--model_name_or_path", str(tmp_path)]
+    load_model(*parse_args(b, [*model, "--use_vllm", "true"]))
+    assert unsloth["from_pretrained"]["max_num_seqs"] == 98
+    args, training_args = parse_args(b, [*model, "--use_vllm", "false"])
+    assert (args.vllm_max_num_seqs, training_args.use_vllm) == (None, False)
+    monkeypatch.setattr(recipe_args, "USE_UNSLOTH", False)
+    monkeypatch.setattr(recipe_args, "ENGINE", "trl")
+    monkeypatch.setattr(recipe_args, "TRL_VLLM", True)
+    args, training_args = parse_args(b, [*model, "--use_vllm", "true", "--load_in_4bit", "false"])
+    assert (args.vllm_max_num_seqs, training_args.use_vllm) == (None, True)
+
+
 def test_use_peft_false_is_refused_on_unsloth(unsloth):
     assert refusal(gsm8k_0_5b.DEFAULTS, ["--use_peft", "false"]) == \
         "error: --use_peft false needs GRPO_ENGINE=trl: the Unsloth path trains a LoRA"

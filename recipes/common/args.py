@@ -42,9 +42,10 @@ class RecipeArguments(ModelConfig):
     eval_batch_size: int = 64
     save_merged: bool = field(default=False, metadata={"help": "Also save the model merged into 16-bit weights."})
     vllm_max_num_seqs: int | None = field(default=None, metadata={
-        "help": "Unsloth's vLLM: the most completions it generates at once; default: Unsloth's pick from the memory "
-                "left for vLLM's cache (32 to 48 on a 24 GB card at the recipes' shares). TRL's own vLLM takes the "
-                "generation batch (per_device_train_batch_size x steps_per_generation)."})
+        "help": "Unsloth's vLLM: the most completions it generates at once; default: the recipe's (B: all 98 of a "
+                "step), else Unsloth's pick from the memory left for vLLM's cache (32 to 48 on a 24 GB card at the "
+                "recipes' shares). TRL's own vLLM takes the generation batch (per_device_train_batch_size x "
+                "steps_per_generation)."})
 
     def __post_init__(self):
         if self.load_in_8bit and self.load_in_4bit:
@@ -170,9 +171,12 @@ def parse_args(defaults: dict, argv: list[str] | None = None, extra: type | None
     if training_args.use_vllm and not (HAS_VLLM or TRL_VLLM):
         raise RecipeError("--use_vllm needs a CUDA GPU and the vllm package (pip install -r requirements.txt)")
     if args.vllm_max_num_seqs is not None and not (USE_UNSLOTH and training_args.use_vllm):
-        raise RecipeError("--vllm_max_num_seqs is for Unsloth's vLLM generation (--use_vllm on a GPU): " + (
-            "TRL's own vLLM generates the generation batch at once" if ENGINE == "trl" and training_args.use_vllm
-            else "this run generates with Hugging Face generate"))
+        if given(argv, "vllm_max_num_seqs") is None:  # a recipe's default, for its Unsloth vLLM runs only
+            args.vllm_max_num_seqs = None
+        else:
+            raise RecipeError("--vllm_max_num_seqs is for Unsloth's vLLM generation (--use_vllm on a GPU): " + (
+                "TRL's own vLLM generates the generation batch at once" if ENGINE == "trl" and training_args.use_vllm
+                else "this run generates with Hugging Face generate"))
     if training_args.use_vllm and TRL_VLLM and args.load_in_4bit:
         raise RecipeError("TRL's vLLM generation takes 16-bit weights: add --load_in_4bit false")
     return parsed
